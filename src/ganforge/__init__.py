@@ -1,0 +1,18 @@
+"""ganforge: train, evaluate and explore GANs from a laptop CPU to many GPUs."""
+
+from .config import Config
+from .data import DATASETS, ImageData, load_dataset
+from .errors import ConfigError, DataError, GanforgeError, RunError, TrainingDiverged
+from .images import save_grid
+from .models import Discriminator, Generator, build_models
+from .runs import load_generator
+from .sampling import write_samples
+from .training.trainer import Run, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATASETS", "Config", "ConfigError", "DataError", "Discriminator", "GanforgeError", "Generator", "ImageData",
+    "Run", "RunError", "TrainingDiverged", "build_models", "load_dataset", "load_generator", "save_grid", "train",
+    "write_samples",
+]

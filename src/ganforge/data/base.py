@@ -1,0 +1,61 @@
+"""The one representation every dataset becomes: uint8 images [N, C, H, W], optional labels, metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class ImageData:
+    images: np.ndarray  # uint8 [N, C, H, W]; may be a read-only memmap
+    labels: np.ndarray | None  # int64 [N] or None when unlabelled
+    name: str
+    class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise DataError(f"{self.name}: images must be uint8 [N, C, H, W], got {self.images.dtype} {self.images.shape}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise DataError(f"{self.name}: {len(self.images)} images but {len(self.labels)} labels")
+        if len(self.images) == 0:
+            raise DataError(f"{self.name}: the dataset is empty")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[2]
+
+    @property
+    def num_classes(self) -> int:
+        """Size of the label space (all classes of the source, even when training on a subset)."""
+        if self.labels is None:
+            return 0
+        if self.class_names is not None:
+            return len(self.class_names)
+        return int(self.labels.max()) + 1
+
+    def present_classes(self) -> list[int]:
+        return [] if self.labels is None else sorted(int(c) for c in np.unique(self.labels))
+
+    def select_classes(self, classes: list[int]) -> ImageData:
+        """Keep only the given classes (labels keep their original ids)."""
+        if self.labels is None:
+            raise DataError(f"--classes needs labels, but the {self.name} dataset has none")
+        missing = sorted(set(classes) - set(self.present_classes()))
+        if missing:
+            raise DataError(
+                f"--classes: {self.name} has no class {', '.join(map(str, missing))} "
+                f"(it has {', '.join(map(str, self.present_classes()))})"
+            )
+        keep = np.isin(self.labels, classes)
+        return replace(self, images=self.images[keep], labels=self.labels[keep])

@@ -1,0 +1,38 @@
+"""Model families and the one function that builds a (G, D) pair from a config and a dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import Config
+from ..errors import ConfigError, RunError
+from .base import Discriminator, Generator, make_latents
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .mlp import MLPDiscriminator, MLPGenerator
+
+GENERATORS: dict[str, type[Generator]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
+DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
+
+
+def build_models(config: Config, channels: int, resolution: int, num_classes: int) -> tuple[Generator, Discriminator]:
+    """G and D for a dataset of the given shape; ``num_classes`` is used only for conditional models."""
+    k = num_classes if config.conditional else 0
+    if config.conditional and num_classes < 2:
+        raise ConfigError(f"--conditional needs a labelled dataset with 2 or more classes; {config.dataset} has none")
+    if config.model == "mlp":
+        g = MLPGenerator(config.z_dim, channels, resolution, config.g_hidden, k, config.embed_dim)
+        d = MLPDiscriminator(channels, resolution, config.d_hidden, k, config.embed_dim, config.d_dropout)
+    else:
+        g = DCGANGenerator(config.z_dim, channels, resolution, config.ngf, k, config.embed_dim)
+        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout)
+    return g, d
+
+
+def generator_from_spec(family: str, init_kwargs: dict[str, Any]) -> Generator:
+    if family not in GENERATORS:
+        raise RunError(f"unknown generator family {family!r}; this ganforge knows {', '.join(GENERATORS)}")
+    return GENERATORS[family](**init_kwargs)
+
+
+__all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models",
+           "generator_from_spec", "make_latents"]

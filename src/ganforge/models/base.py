@@ -1,0 +1,91 @@
+"""What every generator and discriminator shares: init kwargs kept as config, latents, chunked sampling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+def make_latents(n: int, z_dim: int, seed: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Standard-normal latents [n, z_dim]; the same seed gives the same z on every device."""
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.randn(n, z_dim, generator=g).to(device)
+
+
+class GanModule(nn.Module):
+    """Keeps the constructor's arguments, so ``type(m)(**m.init_kwargs)`` rebuilds the module."""
+
+    family: str = ""
+
+    def __init__(self, **init_kwargs: Any) -> None:
+        super().__init__()
+        self.init_kwargs = init_kwargs
+
+
+class Generator(GanModule):
+    z_dim: int
+    num_classes: int  # 0 for unconditional
+    channels: int
+    resolution: int
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if not self.conditional:
+            if labels is not None:
+                raise ConfigError("this generator is unconditional: it takes no labels")
+            return None
+        if labels is None:
+            raise ConfigError(f"this generator is conditional: give labels in 0..{self.num_classes - 1}")
+        if labels.shape != (n,):
+            raise ConfigError(f"expected {n} labels, got shape {tuple(labels.shape)}")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ConfigError(f"labels must be in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
+        return labels
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Sequence[int] | torch.Tensor | None = None, seed: int | None = None,
+               z: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
+        """Generate ``n`` images: float [n, C, H, W] in [-1, 1] on the model's device.
+
+        ``z`` overrides ``seed``; for conditional models ``labels`` gives one class per image.
+        """
+        device = self.device
+        z = make_latents(n, self.z_dim, seed, device) if z is None else z.to(device)
+        y = None if labels is None else torch.as_tensor(labels, dtype=torch.long, device=device)
+        y = self.check_labels(y, n)
+        chunks = []
+        for i in range(0, n, batch_size):
+            chunks.append(self(z[i:i + batch_size], None if y is None else y[i:i + batch_size]))
+        return torch.cat(chunks) if chunks else torch.empty(0, self.channels, self.resolution, self.resolution)
+
+
+class Discriminator(GanModule):
+    num_classes: int
+
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Activations of every hidden layer (for probes); subclasses implement it."""
+        raise NotImplementedError
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,111 @@
+"""DCGAN (Radford et al. 2016): strided (transposed) convolutions, BatchNorm, no pooling, no hidden FC layers.
+
+One module for every resolution: a layout table gives the size of the first feature map and the
+channel multipliers, and the layers follow from it. At 64×64 with defaults this is layer for layer the
+paper's network; at 28×28 it is the common MNIST DCGAN (7×7 start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .base import Discriminator, Generator, dcgan_init
+from .conditioning import LabelEmbedding, ProjectionHead
+
+
+@dataclass(frozen=True)
+class Layout:
+    base: int  # side of the smallest feature map (G's first, D's last)
+    g_mults: tuple[int, ...]  # generator channels / ngf, smallest map first
+    d_mults: tuple[int, ...]  # discriminator channels / ndf, largest map first
+
+
+LAYOUTS: dict[int, Layout] = {
+    8: Layout(4, (2,), (1,)),
+    16: Layout(4, (4, 2), (1, 2)),
+    28: Layout(7, (4, 2), (1, 2)),
+    32: Layout(4, (4, 2, 1), (1, 2, 4)),
+    64: Layout(4, (8, 4, 2, 1), (1, 2, 4, 8)),
+    128: Layout(4, (16, 8, 4, 2, 1), (1, 2, 4, 8, 16)),
+}
+
+
+def layout_for(resolution: int) -> Layout:
+    if resolution not in LAYOUTS:
+        raise ConfigError(
+            f"--image-size: dcgan supports resolutions {', '.join(map(str, LAYOUTS))}, not {resolution}; "
+            "pass --image-size with one of them"
+        )
+    return LAYOUTS[resolution]
+
+
+class DCGANGenerator(Generator):
+    family = "dcgan"
+
+    def __init__(self, z_dim: int = 100, channels: int = 3, resolution: int = 64, ngf: int = 64,
+                 num_classes: int = 0, embed_dim: int = 32) -> None:
+        super().__init__(z_dim=z_dim, channels=channels, resolution=resolution, ngf=ngf,
+                         num_classes=num_classes, embed_dim=embed_dim)
+        self.z_dim, self.channels, self.resolution, self.num_classes = z_dim, channels, resolution, num_classes
+        layout = layout_for(resolution)
+        self.label = LabelEmbedding(num_classes, embed_dim) if num_classes else None
+        width = z_dim + (embed_dim if num_classes else 0)
+        first = layout.g_mults[0] * ngf
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(width, first, layout.base, 1, 0, bias=False),  # (B, first, base, base)
+            nn.BatchNorm2d(first), nn.ReLU(inplace=True),
+        ]
+        for prev, mult in zip(layout.g_mults, layout.g_mults[1:], strict=False):
+            layers += [nn.ConvTranspose2d(prev * ngf, mult * ngf, 4, 2, 1, bias=False),  # doubles H, W
+                       nn.BatchNorm2d(mult * ngf), nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(layout.g_mults[-1] * ngf, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label is not None:
+            z = self.label(z, y)
+        return self.net(z[:, :, None, None])  # (B, C, H, W)
+
+
+class DCGANDiscriminator(Discriminator):
+    family = "dcgan"
+
+    def __init__(self, channels: int = 3, resolution: int = 64, ndf: int = 64, num_classes: int = 0,
+                 dropout: float = 0.0) -> None:
+        super().__init__(channels=channels, resolution=resolution, ndf=ndf, num_classes=num_classes,
+                         dropout=dropout)
+        self.num_classes = num_classes
+        layout = layout_for(resolution)
+        self.blocks = nn.ModuleList()
+        width = channels
+        for i, mult in enumerate(layout.d_mults):
+            block: list[nn.Module] = [nn.Conv2d(width, mult * ndf, 4, 2, 1, bias=False)]  # halves H, W
+            if i > 0:  # the paper: BatchNorm on every layer but the first
+                block.append(nn.BatchNorm2d(mult * ndf))
+            block.append(nn.LeakyReLU(0.2, inplace=True))
+            if dropout > 0:
+                block.append(nn.Dropout(dropout))
+            self.blocks.append(nn.Sequential(*block))
+            width = mult * ndf
+        self.head = nn.Conv2d(width, 1, layout.base, 1, 0, bias=False)  # (B, 1, 1, 1)
+        self.projection = ProjectionHead(num_classes, width) if num_classes else None
+        dcgan_init(self)
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)[-1]  # (B, width, base, base)
+        logit = self.head(h).flatten()  # (B,)
+        if self.projection is not None:
+            logit = logit + self.projection(h, y)
+        return logit

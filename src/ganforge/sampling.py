@@ -1,0 +1,65 @@
+"""Writing samples of a generator: a grid PNG, a folder of PNGs, or an .npz of uint8 images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .images import save_grid, save_images, to_uint8
+from .models import Generator, make_latents
+
+BATCH = 1000
+
+
+def resolve_labels(generator: Generator, n: int, label: int | None = None,
+                   labels: Sequence[int] | None = None) -> torch.Tensor | None:
+    """Labels for ``n`` samples: one class, an explicit list (cycled), or all classes in turn."""
+    if not generator.conditional:
+        if label is not None or labels:
+            raise ConfigError("--label/--labels: this run's generator is unconditional (trained without --conditional)")
+        return None
+    k = generator.num_classes
+    if label is not None:
+        chosen = [label] * n
+    elif labels:
+        chosen = [labels[i % len(labels)] for i in range(n)]
+    else:
+        chosen = [i % k for i in range(n)]
+    bad = sorted({c for c in chosen if not 0 <= c < k})
+    if bad:
+        raise ConfigError(f"--label: class {bad[0]} is out of range; this generator has classes 0..{k - 1}")
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, label: int | None = None,
+                  labels: Sequence[int] | None = None, nrow: int | None = None) -> Path:
+    """Sample ``n`` images and write them to ``out``: ``*.png`` grid, ``*.npz`` arrays, or ``DIR/``.
+
+    Beside a grid, ``<name>.latents.npz`` keeps each tile's ``z`` (and label), so tiles can be reused by
+    number in ``interpolate`` and ``arithmetic``.
+    """
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    out_str = str(out)
+    out = Path(out)
+    y = resolve_labels(generator, n, label, labels)
+    z = make_latents(n, generator.z_dim, seed)
+    images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
+    extras = {} if y is None else {"labels": y.numpy()}
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, images=to_uint8(images), z=z.numpy(), **extras)
+    elif out.suffix == ".png":
+        if y is not None and nrow is None and label is None and not labels:
+            nrow = generator.num_classes  # one column per class
+        save_grid(images, out, nrow=nrow, numbered=True)
+        np.savez(out.with_suffix(".latents.npz"), z=z.numpy(), seed=np.int64(seed), **extras)
+    elif out_str.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
+        save_images(images, out)
+    else:
+        raise ConfigError(f"--out: {out} must end in .png (grid), .npz (arrays) or / (one PNG per image)")
+    return out

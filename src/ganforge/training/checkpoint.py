@@ -1,0 +1,95 @@
+"""Checkpoints: atomic writes (temp file + rename), a ``latest.pt`` that is never torn, pruning, loading.
+
+Checkpoints hold only tensors and plain containers, so they load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import Config, flag
+from ..errors import RunError
+from ..models import Generator, generator_from_spec
+from .ema import recalibrated
+
+STEP_FILE = re.compile(r"^step-(\d{8})\.pt$")
+
+# Options that define the networks' shapes or the data they were trained on.
+MODEL_OPTIONS = ("dataset", "image_size", "classes", "model", "conditional", "z_dim", "ngf", "ndf",
+                 "g_hidden", "d_hidden", "embed_dim")
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` the same file as ``src`` (hard link; copy where links are not supported), atomically."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def save_checkpoint(state: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
+    """Write step-NNNNNNNN.pt, point latest.pt at it, and keep only the newest ``keep`` step files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"step-{step:08d}.pt"
+    _atomic_save(state, path)
+    _atomic_link(path, directory / "latest.pt")
+    steps = sorted(p for p in directory.iterdir() if STEP_FILE.match(p.name))
+    for old in steps[:-keep]:
+        old.unlink()
+    return path
+
+
+def mark_best(directory: Path, step: int) -> None:
+    """best.pt becomes the checkpoint of ``step`` (which must exist)."""
+    _atomic_link(directory / f"step-{step:08d}.pt", directory / "best.pt")
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # a torn or foreign file: say which, and what to do
+        raise RunError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}); "
+                       "use an earlier step-*.pt with --checkpoint") from None
+    if not isinstance(state, dict) or "generator" not in state or "config" not in state:
+        raise RunError(f"{path}: not a ganforge checkpoint")
+    return state
+
+
+def check_compatible(saved: dict[str, Any], config: Config, path: Path) -> None:
+    """Fail, naming each option that differs, when a checkpoint was made for other networks or data."""
+    saved_cfg = Config.from_dict(saved["config"], source=str(path))
+    diffs = [f"--{flag(k)}: checkpoint {getattr(saved_cfg, k)!r}, config {getattr(config, k)!r}"
+             for k in MODEL_OPTIONS if getattr(saved_cfg, k) != getattr(config, k)]
+    if diffs:
+        raise RunError(f"{path} does not match the config: " + "; ".join(diffs))
+
+
+def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
+    """The (EMA, when present) generator stored in a checkpoint, rebuilt from its constructor arguments."""
+    state = load_checkpoint(path)
+    spec = state["generator_spec"]
+    g = generator_from_spec(spec["family"], spec["init"])
+    use_ema = ema and state.get("ema") is not None
+    g.load_state_dict(state["ema"] if use_ema else state["generator"])
+    # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
+    return recalibrated(g, classes=state.get("train_classes")) if use_ema else g

@@ -1,0 +1,307 @@
+"""The training loop: D update(s) -> G update -> EMA -> log, with checkpoints, samples and clean stops."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ..config import Config
+from ..data import DeviceBatcher, ImageData, load_dataset
+from ..device import resolve_device
+from ..errors import RunError, TrainingDiverged
+from ..images import save_grid
+from ..losses import gradient_penalty, make_loss
+from ..models import Generator, build_models, make_latents
+from ..runs import RunDir, export_generator
+from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .ema import EMA, recalibrated
+
+log = logging.getLogger("ganforge")
+
+SAMPLE_SEED = 12345  # the fixed latents of samples/step-*.png
+GP_WEIGHT = 10.0
+
+
+@dataclass
+class Run:
+    """What ``train`` returns: where the run is and how it ended."""
+
+    path: Path
+    step: int
+    stopped_by: str  # "steps", "epochs", "time_limit", "SIGINT", "SIGTERM"
+    last_metrics: dict[str, Any]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by in ("SIGINT", "SIGTERM")
+
+    def load_generator(self, device: str = "auto") -> Generator:
+        from ..runs import load_generator
+
+        return load_generator(self.path, device=device)
+
+
+class Trainer:
+    def __init__(self, config: Config, run: RunDir, resume: bool = False, data: ImageData | None = None,
+                 progress: bool = True) -> None:
+        self.config, self.run, self.progress = config, run, progress
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+
+        if data is None:
+            data = load_dataset(config.dataset, config.data_dir, "train", config.image_size)
+        if config.classes is not None:
+            data = data.select_classes(config.classes)
+        self.data = data
+        self.train_classes = data.present_classes()
+
+        G, D = build_models(config, data.channels, data.resolution, data.num_classes)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.ema = EMA(self.G, config.ema_decay) if config.ema_decay > 0 else None
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.loss = make_loss(config.loss, config.label_smoothing)
+        self.batcher = DeviceBatcher(data, config.batch_size, self.device, config.seed)
+        self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z and fake labels
+        self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
+
+        n_fixed = 8 * len(self.train_classes) if G.conditional else 64
+        self.fixed_z = make_latents(n_fixed, config.z_dim, SAMPLE_SEED, self.device)
+        # Conditional grids: one row of 8 per class.
+        self.fixed_labels = (self.class_pool.repeat_interleave(8) if G.conditional else None)
+
+        self.step, self.elapsed = 0, 0.0
+        if resume:
+            self._load(run.latest)
+
+    # -- one step ---------------------------------------------------------------------------------
+    def _fake_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(n, self.config.z_dim, device=self.device, generator=self.rng)
+        if not self.G.conditional:
+            return z, None
+        idx = torch.randint(len(self.class_pool), (n,), device=self.device, generator=self.rng)
+        return z, self.class_pool[idx]
+
+    def train_step(self) -> torch.Tensor:
+        """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z))]."""
+        cfg, G, D = self.config, self.G, self.D
+        cond = G.conditional
+        for i in range(cfg.d_steps):
+            real, real_y = self.batcher.next()
+            z, fake_y = self._fake_inputs(real.shape[0])
+            last = i == cfg.d_steps - 1
+            # The last D step's fakes are made with grad and reused by the G step: one G forward less.
+            with torch.set_grad_enabled(last):
+                fake = G(z, fake_y)
+            real_logits = D(real, real_y if cond else None)
+            fake_logits = D(fake.detach(), fake_y)
+            loss_d = self.loss.discriminator(real_logits, fake_logits)
+            if cfg.loss == "wgan-gp":
+                loss_d = loss_d + GP_WEIGHT * gradient_penalty(D, real, fake, real_y if cond else None)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+
+        D.requires_grad_(False)  # no weight gradients for D in the G step
+        fake_logits_g = D(fake, fake_y)
+        loss_g = self.loss.generator(fake_logits_g)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        D.requires_grad_(True)
+
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(G, self.step)
+        with torch.no_grad():
+            return torch.stack([loss_d.detach(), loss_g.detach(),
+                                torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(fake_logits.detach()).mean()])
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> Run:
+        cfg = self.config
+        steps = cfg.budget_steps()
+        start_step, t0 = self.step, time.perf_counter()
+        window: list[torch.Tensor] = []
+        window_t, window_start = t0, self.step
+        last_row: dict[str, Any] = {}
+        stopped_by = None
+        bar = tqdm(total=steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True,
+                   desc=self.run.path.name)
+        self.G.train()
+        self.D.train()
+
+        def elapsed() -> float:
+            return self.elapsed + time.perf_counter() - t0
+
+        def flush() -> None:
+            nonlocal window, window_t, window_start, last_row
+            if not window:
+                return
+            stats = torch.stack(window).cpu()
+            bad = (~torch.isfinite(stats)).any(1).nonzero()
+            if len(bad):
+                step = window_start + int(bad[0]) + 1
+                raise TrainingDiverged(
+                    f"a loss became non-finite at step {step} (loss_d={stats[bad[0], 0].item()}, "
+                    f"loss_g={stats[bad[0], 1].item()}); the last good checkpoint is {self.run.latest}. "
+                    "Lower the learning rates or try --loss hinge.")
+            now = time.perf_counter()
+            n = len(window)
+            mean = stats.mean(0)
+            last_row = {
+                "step": self.step, "epoch": round(self.batcher.epoch_float, 4), "seconds": round(elapsed(), 3),
+                "img_per_s": round(n * cfg.batch_size * cfg.d_steps / max(now - window_t, 1e-9), 1),
+                "loss_d": mean[0].item(), "loss_g": mean[1].item(), "d_real": mean[2].item(), "d_fake": mean[3].item(),
+            }
+            with open(self.run.metrics, "a") as f:
+                f.write(json.dumps(last_row) + "\n")
+            bar.set_postfix(d=f"{last_row['loss_d']:.3f}", g=f"{last_row['loss_g']:.3f}",
+                            img_s=f"{last_row['img_per_s']:.0f}", refresh=False)
+            window, window_t, window_start = [], now, self.step
+
+        with _stop_signals() as stop:
+            while True:
+                if steps is not None and self.step >= steps:
+                    stopped_by = "steps"
+                elif cfg.epochs is not None and self.batcher.epoch_float >= cfg.epochs:
+                    stopped_by = "epochs"
+                elif cfg.time_limit is not None and elapsed() >= cfg.time_limit:
+                    stopped_by = "time_limit"
+                elif stop.signal is not None:
+                    stopped_by = stop.signal
+                if stopped_by:
+                    break
+                window.append(self.train_step())
+                bar.update(1)
+                if self.step % cfg.log_every == 0:
+                    flush()
+                if self.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if self.step % cfg.checkpoint_every == 0:
+                    flush()
+                    self.save(elapsed())
+            flush()
+            bar.close()
+            if self.step > start_step or not self.run.latest.exists():
+                self.save(elapsed())
+                self.save_samples()
+            self.export()
+        return Run(self.run.path, self.step, stopped_by, last_row)
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def sampling_generator(self) -> Generator:
+        source = self.ema.module if self.ema is not None else self.G
+        return recalibrated(source, classes=self.train_classes)
+
+    def save_samples(self) -> Path:
+        g = self.sampling_generator()
+        with torch.no_grad():
+            images = g(self.fixed_z, self.fixed_labels)
+        return save_grid(images, self.run.samples / f"step-{self.step:08d}.png", nrow=8)
+
+    def export(self) -> Path:
+        return export_generator(self.sampling_generator(), self.run.generator)
+
+    def state_dict(self, elapsed: float) -> dict[str, Any]:
+        state = {
+            "step": self.step, "elapsed": elapsed, "config": self.config.to_dict(),
+            "generator_spec": {"family": self.G.family, "init": self.G.init_kwargs},
+            "train_classes": self.train_classes,
+            "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "batcher": self.batcher.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "sampler": self.rng.get_state()},
+        }
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def save(self, elapsed: float) -> Path:
+        return save_checkpoint(self.state_dict(elapsed), self.run.checkpoints, self.step, self.config.keep_checkpoints)
+
+    def _load(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        check_compatible(state, self.config, path)
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.batcher.load_state_dict(state["batcher"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.rng.set_state(state["rng"]["sampler"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        _truncate_metrics(self.run.metrics, self.step)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after the checkpoint we resume from (a crash can leave some behind)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
+    if len(kept) != len(rows):
+        path.write_text("".join(r + "\n" for r in kept))
+
+
+class _StopFlag:
+    signal: str | None = None
+
+
+@contextmanager
+def _stop_signals() -> Iterator[_StopFlag]:
+    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and returns."""
+    flag = _StopFlag()
+    names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+    def handler(signum: int, _frame: Any) -> None:
+        if flag.signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        flag.signal = names[signal.Signals(signum)]
+
+    try:
+        previous = {s: signal.signal(s, handler) for s in names}
+    except ValueError:  # not the main thread: signals cannot be caught here
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def train(config: Config, resume: str | Path | None = None, data: ImageData | None = None,
+          progress: bool = True) -> Run:
+    """Train a GAN as ``config`` says (or continue the run at ``resume``) and return the finished ``Run``."""
+    if resume is not None:
+        run = RunDir.open(resume)
+        if not run.latest.is_file():
+            raise RunError(f"{run.path}: no checkpoints/latest.pt to resume from")
+        config.save(run.config_path)
+    else:
+        run = RunDir.create(config)
+        config = run.config()
+    trainer = Trainer(config, run, resume=resume is not None, data=data, progress=progress)
+    log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s, from step %d", run.path,
+             "conditional" if config.conditional else "unconditional", config.model, config.dataset,
+             len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
+             trainer.device, trainer.step)
+    return trainer.fit()
+
