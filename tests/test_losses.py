@@ -1,0 +1,61 @@
+import math
+
+import pytest
+import torch
+
+from ganforge.losses import gradient_penalty, make_loss, r1_penalty
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+REAL, FAKE = [2.0, -1.0], [0.5, -3.0]
+
+
+def test_bce_matches_hand_computed_values():
+    loss = make_loss("bce")
+    r, f = torch.tensor(REAL), torch.tensor(FAKE)
+    # D: -log σ(r) averaged + -log(1 - σ(f)) averaged.
+    d = sum(-math.log(sigmoid(x)) for x in REAL) / 2 + sum(-math.log(1 - sigmoid(x)) for x in FAKE) / 2
+    g = sum(-math.log(sigmoid(x)) for x in FAKE) / 2  # non-saturating
+    assert loss.discriminator(r, f).item() == pytest.approx(d, abs=1e-6)
+    assert loss.generator(f).item() == pytest.approx(g, abs=1e-6)
+    # Same as PyTorch's BCE on probabilities, the tutorials' formulation.
+    bce = torch.nn.functional.binary_cross_entropy
+    ref = bce(torch.sigmoid(r), torch.ones(2)) + bce(torch.sigmoid(f), torch.zeros(2))
+    assert loss.discriminator(r, f).item() == pytest.approx(ref.item(), abs=1e-6)
+
+
+def test_label_smoothing_targets_one_minus_s():
+    loss = make_loss("bce", label_smoothing=0.1)
+    r, f = torch.tensor(REAL), torch.tensor(FAKE)
+    d = sum(-(0.9 * math.log(sigmoid(x)) + 0.1 * math.log(1 - sigmoid(x))) for x in REAL) / 2
+    d += sum(-math.log(1 - sigmoid(x)) for x in FAKE) / 2
+    assert loss.discriminator(r, f).item() == pytest.approx(d, abs=1e-6)
+
+
+def test_hinge_wasserstein_least_squares():
+    r, f = torch.tensor(REAL), torch.tensor(FAKE)
+    hinge = make_loss("hinge")
+    assert hinge.discriminator(r, f).item() == pytest.approx((0 + 2) / 2 + (1.5 + 0) / 2)
+    assert hinge.generator(f).item() == pytest.approx(1.25)
+    w = make_loss("wgan-gp")
+    assert w.discriminator(r, f).item() == pytest.approx(-1.25 - 0.5)
+    ls = make_loss("lsgan")
+    assert ls.discriminator(r, f).item() == pytest.approx(0.5 * ((1 + 4) / 2 + (0.25 + 9) / 2))
+    assert ls.generator(f).item() == pytest.approx(0.5 * (0.25 + 16) / 2)
+
+
+def test_penalties_on_a_linear_critic():
+    # D(x) = sum(w * x): the input gradient is w everywhere, so both penalties are known exactly.
+    w = torch.full((1, 2, 2), 0.5)
+
+    def critic(x, labels=None):
+        return (x * w).flatten(1).sum(1)
+
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    norm = w.norm().item()  # 1.0
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx((norm - 1) ** 2, abs=1e-6)
+    x = real.clone().requires_grad_(True)
+    assert r1_penalty(critic(x), x).item() == pytest.approx(norm**2, abs=1e-6)
