@@ -46,10 +46,19 @@ class Config:
     d_hidden: list[int] = _opt([512, 256], "model", "mlp: discriminator hidden sizes")
     embed_dim: int = _opt(32, "model", "conditional: size of the label embedding")
     d_dropout: float = _opt(0.0, "model", "dropout probability in the discriminator")
+    d_norm: str = _opt("batch", "model", "discriminator normalisation (spectral: Miyato et al. 2018, no BatchNorm)",
+                       choices=("batch", "spectral", "none"))
     # loss
     loss: str = _opt("bce", "loss", "adversarial loss", choices=("bce", "hinge", "wgan-gp", "lsgan"))
     label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this")
+    gp_weight: float = _opt(10.0, "loss", "wgan-gp: weight of the gradient penalty")
+    r1_gamma: float = _opt(0.0, "loss", "R1 penalty weight on real images (0 disables)")
+    r1_every: int = _opt(16, "loss", "apply R1 every N steps, scaled by N (lazy regularisation)")
+    augment: list[str] = _opt([], "loss", "DiffAugment policies for D's inputs: color,translation,cutout")
+    instance_noise: float = _opt(0.0, "loss", "std of Gaussian noise on D's inputs, annealed to 0 by --noise-steps")
+    noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0")
     # train
+    preset: str | None = _opt(None, "train", "named recipe (see docs/presets.md); flags override its values")
     batch_size: int = _opt(64, "train", "images per step (per process)")
     lr_g: float = _opt(2e-4, "train", "generator Adam learning rate")
     lr_d: float = _opt(2e-4, "train", "discriminator Adam learning rate")
@@ -79,7 +88,7 @@ class Config:
             value = getattr(self, f.name)
             if choices and value not in choices:
                 raise ConfigError(f"--{flag(f.name)}: {value!r} is not one of {', '.join(choices)}")
-        positive = ("z_dim", "ngf", "ndf", "embed_dim", "batch_size", "d_steps", "log_every",
+        positive = ("z_dim", "ngf", "ndf", "embed_dim", "batch_size", "d_steps", "log_every", "r1_every", "noise_steps",
                     "sample_every", "checkpoint_every", "keep_checkpoints")
         for name in positive:
             if getattr(self, name) < 1:
@@ -92,6 +101,18 @@ class Config:
                 raise ConfigError(f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        for name in ("gp_weight", "r1_gamma", "instance_noise"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{flag(name)} must be non-negative, got {getattr(self, name)}")
+        from .augment import POLICIES
+
+        bad = [a for a in self.augment if a not in POLICIES]
+        if bad:
+            raise ConfigError(f"--augment: unknown policy {bad[0]!r}; choose from {', '.join(POLICIES)}")
+        from .presets import PRESETS
+
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError(f"--preset: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         for name in ("steps", "epochs", "time_limit", "image_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -101,6 +122,11 @@ class Config:
             raise ConfigError(f"--classes must list distinct non-negative class ids, got {self.classes}")
         if self.model == "mlp" and (not self.g_hidden or not self.d_hidden or min(self.g_hidden + self.d_hidden) < 1):
             raise ConfigError("--g-hidden and --d-hidden need at least one positive size each")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> Config:
+        """A named recipe (see ``ganforge.presets``) with some options changed."""
+        return cls.from_dict({"preset": name, **overrides}, source=f"--preset {name}")
 
     def budget_steps(self) -> int | None:
         """Steps to train for: the explicit value, or the default when no budget was given at all."""
@@ -124,6 +150,10 @@ class Config:
                 flat.update(value)
             else:
                 flat[key] = value
+        if flat.get("preset") is not None:
+            from .presets import expand_preset
+
+            flat = expand_preset(flat["preset"], flat)
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(flat) - set(known))
         if unknown:

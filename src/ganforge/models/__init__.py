@@ -21,10 +21,11 @@ def build_models(config: Config, channels: int, resolution: int, num_classes: in
         raise ConfigError(f"--conditional needs a labelled dataset with 2 or more classes; {config.dataset} has none")
     if config.model == "mlp":
         g = MLPGenerator(config.z_dim, channels, resolution, config.g_hidden, k, config.embed_dim)
-        d = MLPDiscriminator(channels, resolution, config.d_hidden, k, config.embed_dim, config.d_dropout)
+        d = MLPDiscriminator(channels, resolution, config.d_hidden, k, config.embed_dim, config.d_dropout,
+                             config.d_norm)
     else:
         g = DCGANGenerator(config.z_dim, channels, resolution, config.ngf, k, config.embed_dim)
-        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout)
+        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout, config.d_norm)
     return g, d
 
 

@@ -79,6 +79,17 @@ class Discriminator(GanModule):
         raise NotImplementedError
 
 
+def apply_spectral_norm(module: nn.Module) -> None:
+    """Spectral normalisation (Miyato et al. 2018) on every conv and linear layer of ``module``."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Conv2d | nn.Linear):
+            setattr(module, name, spectral_norm(child))
+        else:
+            apply_spectral_norm(child)
+
+
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02)."""
     for m in module.modules():

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Discriminator, Generator, dcgan_init
+from .base import Discriminator, Generator, apply_spectral_norm, dcgan_init
 from .conditioning import LabelEmbedding, ProjectionHead
 
 
@@ -76,16 +76,16 @@ class DCGANDiscriminator(Discriminator):
     family = "dcgan"
 
     def __init__(self, channels: int = 3, resolution: int = 64, ndf: int = 64, num_classes: int = 0,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, norm: str = "batch") -> None:
         super().__init__(channels=channels, resolution=resolution, ndf=ndf, num_classes=num_classes,
-                         dropout=dropout)
+                         dropout=dropout, norm=norm)
         self.num_classes = num_classes
         layout = layout_for(resolution)
         self.blocks = nn.ModuleList()
         width = channels
         for i, mult in enumerate(layout.d_mults):
             block: list[nn.Module] = [nn.Conv2d(width, mult * ndf, 4, 2, 1, bias=False)]  # halves H, W
-            if i > 0:  # the paper: BatchNorm on every layer but the first
+            if i > 0 and norm == "batch":  # the paper: BatchNorm on every layer but the first
                 block.append(nn.BatchNorm2d(mult * ndf))
             block.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout > 0:
@@ -95,6 +95,8 @@ class DCGANDiscriminator(Discriminator):
         self.head = nn.Conv2d(width, 1, layout.base, 1, 0, bias=False)  # (B, 1, 1, 1)
         self.projection = ProjectionHead(num_classes, width) if num_classes else None
         dcgan_init(self)
+        if norm == "spectral":
+            apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
         feats = []

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import Discriminator, Generator
+from .base import Discriminator, Generator, apply_spectral_norm
 from .conditioning import LabelEmbedding
 
 
@@ -38,9 +38,9 @@ class MLPDiscriminator(Discriminator):
     family = "mlp"
 
     def __init__(self, channels: int = 1, resolution: int = 28, hidden: Sequence[int] = (512, 256),
-                 num_classes: int = 0, embed_dim: int = 32, dropout: float = 0.0) -> None:
+                 num_classes: int = 0, embed_dim: int = 32, dropout: float = 0.0, norm: str = "none") -> None:
         super().__init__(channels=channels, resolution=resolution, hidden=list(hidden), num_classes=num_classes,
-                         embed_dim=embed_dim, dropout=dropout)
+                         embed_dim=embed_dim, dropout=dropout, norm=norm)
         self.num_classes = num_classes
         self.label = nn.Embedding(num_classes, embed_dim) if num_classes else None
         width = channels * resolution * resolution + (embed_dim if num_classes else 0)
@@ -52,6 +52,8 @@ class MLPDiscriminator(Discriminator):
             self.blocks.append(nn.Sequential(*block))
             width = h
         self.head = nn.Linear(width, 1)
+        if norm == "spectral":  # the vanilla D has no BatchNorm: "batch" and "none" are the same here
+            apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
         h = x.flatten(1)

@@ -15,21 +15,22 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ..augment import diff_augment
 from ..config import Config
 from ..data import DeviceBatcher, ImageData, load_dataset
 from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
 from ..images import save_grid
-from ..losses import gradient_penalty, make_loss
+from ..losses import gradient_penalty, make_loss, r1_penalty
 from ..models import Generator, build_models, make_latents
 from ..runs import RunDir, export_generator
+from .alarms import Alarms
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .ema import EMA, recalibrated
 
 log = logging.getLogger("ganforge")
 
 SAMPLE_SEED = 12345  # the fixed latents of samples/step-*.png
-GP_WEIGHT = 10.0
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Trainer:
         # Conditional grids: one row of 8 per class.
         self.fixed_labels = (self.class_pool.repeat_interleave(8) if G.conditional else None)
 
+        self.alarms = Alarms()
         self.step, self.elapsed = 0, 0.0
         if resume:
             self._load(run.latest)
@@ -93,29 +95,44 @@ class Trainer:
         idx = torch.randint(len(self.class_pool), (n,), device=self.device, generator=self.rng)
         return z, self.class_pool[idx]
 
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees: DiffAugment and annealed instance noise, both differentiable, same for real and fake."""
+        cfg = self.config
+        if cfg.augment:
+            x = diff_augment(x, cfg.augment, self.rng)
+        if cfg.instance_noise > 0:
+            std = cfg.instance_noise * max(0.0, 1.0 - self.step / cfg.noise_steps)
+            if std > 0:
+                x = x + std * torch.randn(x.shape, device=x.device, generator=self.rng)
+        return x
+
     def train_step(self) -> torch.Tensor:
-        """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z))]."""
+        """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z)), diversity]."""
         cfg, G, D = self.config, self.G, self.D
         cond = G.conditional
         for i in range(cfg.d_steps):
             real, real_y = self.batcher.next()
+            real_y = real_y if cond else None
             z, fake_y = self._fake_inputs(real.shape[0])
             last = i == cfg.d_steps - 1
             # The last D step's fakes are made with grad and reused by the G step: one G forward less.
             with torch.set_grad_enabled(last):
                 fake = G(z, fake_y)
-            real_logits = D(real, real_y if cond else None)
-            fake_logits = D(fake.detach(), fake_y)
+            r1 = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
+            real_in = self._d_input(real.requires_grad_(True) if r1 else real)
+            real_logits = D(real_in, real_y)
+            fake_logits = D(self._d_input(fake.detach()), fake_y)
             loss_d = self.loss.discriminator(real_logits, fake_logits)
             if cfg.loss == "wgan-gp":
-                loss_d = loss_d + GP_WEIGHT * gradient_penalty(D, real, fake, real_y if cond else None)
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, real_y)
+            if r1:  # lazy R1: every r1_every steps, scaled up to keep the same strength
+                loss_d = loss_d + (cfg.r1_gamma / 2 * cfg.r1_every) * r1_penalty(real_logits, real)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
 
         D.requires_grad_(False)  # no weight gradients for D in the G step
-        fake_logits_g = D(fake, fake_y)
-        loss_g = self.loss.generator(fake_logits_g)
+        loss_g = self.loss.generator(D(self._d_input(fake), fake_y))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -125,8 +142,10 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(G, self.step)
         with torch.no_grad():
-            return torch.stack([loss_d.detach(), loss_g.detach(),
-                                torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(fake_logits.detach()).mean()])
+            # Spread of the fakes relative to the reals: near 0 when G collapses to a few images.
+            diversity = fake.detach().std(0).mean() / real.detach().std(0).mean().clamp_min(1e-6)
+            return torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(real_logits.detach()).mean(),
+                                torch.sigmoid(fake_logits.detach()).mean(), diversity])
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> Run:
@@ -164,11 +183,16 @@ class Trainer:
                 "step": self.step, "epoch": round(self.batcher.epoch_float, 4), "seconds": round(elapsed(), 3),
                 "img_per_s": round(n * cfg.batch_size * cfg.d_steps / max(now - window_t, 1e-9), 1),
                 "loss_d": mean[0].item(), "loss_g": mean[1].item(), "d_real": mean[2].item(), "d_fake": mean[3].item(),
+                "diversity": mean[4].item(),
             }
+            alarm = self.alarms.update(last_row)
+            if alarm:
+                last_row["alarm"] = alarm
+                log.warning("step %d: %s", self.step, alarm)
             with open(self.run.metrics, "a") as f:
                 f.write(json.dumps(last_row) + "\n")
             bar.set_postfix(d=f"{last_row['loss_d']:.3f}", g=f"{last_row['loss_g']:.3f}",
-                            img_s=f"{last_row['img_per_s']:.0f}", refresh=False)
+                            img_s=f"{last_row['img_per_s']:.0f}", **({"alarm": alarm} if alarm else {}), refresh=False)
             window, window_t, window_start = [], now, self.step
 
         with _stop_signals() as stop:

@@ -1,0 +1,31 @@
+"""Named training recipes. A preset is a set of option values; explicit options override it, and the
+expanded values are what config.yaml records. How each was chosen is in docs/presets.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The articles' recipe, exactly: the baseline every other preset is compared with.
+    "paper": dict(model="dcgan", loss="bce", label_smoothing=0.0, d_dropout=0.0, d_norm="batch", lr_g=2e-4,
+                  lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, d_steps=1, z_dim=100, ngf=64, ndf=64,
+                  ema_decay=0.0, r1_gamma=0.0, augment=[], instance_noise=0.0),
+    # Best quality per CPU-minute on MNIST-sized data (28×28 gray); see benchmarks/quality.py.
+    "fast": dict(model="dcgan", loss="bce", label_smoothing=0.0, d_dropout=0.0, d_norm="batch", lr_g=2e-4,
+                 lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, d_steps=1, z_dim=100, ngf=64, ndf=64,
+                 ema_decay=0.999, r1_gamma=0.0, augment=[], instance_noise=0.0),
+    # 32×32 and 64×64 colour images (CIFAR-10, CelebA): SN-GAN's discriminator and hinge loss, DiffAugment, EMA.
+    "color": dict(model="dcgan", loss="hinge", label_smoothing=0.0, d_dropout=0.0, d_norm="spectral", lr_g=2e-4,
+                  lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, d_steps=1, z_dim=128, ngf=64, ndf=64,
+                  ema_decay=0.999, r1_gamma=0.0, augment=["translation", "color", "cutout"], instance_noise=0.0),
+}
+
+
+def expand_preset(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The preset's values overlaid with ``options`` (which win)."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return {**PRESETS[name], **options}

@@ -1,0 +1,98 @@
+import pytest
+import torch
+from torch import nn
+
+import ganforge
+from ganforge import Config, ConfigError
+from ganforge.augment import diff_augment
+from ganforge.models import build_models
+from ganforge.presets import PRESETS
+from ganforge.runs import RunDir
+from ganforge.training.alarms import Alarms
+
+from .conftest import tiny_config
+
+
+def test_diff_augment_shapes_gradients_and_each_policy():
+    x = torch.rand(6, 3, 16, 16, requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    y = diff_augment(x, ["color", "translation", "cutout"], g)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    ones = torch.ones(4, 1, 8, 8)
+    cut = diff_augment(ones, ["cutout"], g)
+    zeros = (cut == 0).flatten(1).sum(1)
+    assert ((zeros > 0) & (zeros <= 25)).all()  # a square of about half the side is blanked per image
+    shifted = diff_augment(ones, ["translation"], g)
+    assert shifted.shape == ones.shape and set(shifted.unique().tolist()) <= {0.0, 1.0}
+    # Same generator state, same augmentation: it is a seeded, repeatable transform.
+    a = diff_augment(x.detach(), ["translation"], torch.Generator().manual_seed(5))
+    b = diff_augment(x.detach(), ["translation"], torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+
+
+def test_translation_moves_content_by_whole_pixels():
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 4, 4] = 1.0
+    y = diff_augment(x, ["translation"], torch.Generator().manual_seed(1))
+    assert (y.flatten(1).sum(1) == 1).all()  # the dot stays inside (|shift| <= 1 at 8 px)
+    positions = y.flatten(1).argmax(1)
+    assert len(positions.unique()) > 1
+
+
+def test_spectral_norm_replaces_batchnorm_in_d():
+    _, D = build_models(Config(d_norm="spectral", ngf=4, ndf=4), 1, 28, 0)
+    assert not [m for m in D.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(hasattr(m, "parametrizations") for m in D.modules() if isinstance(m, nn.Conv2d))
+    _, D = build_models(Config(model="mlp", d_norm="spectral", d_hidden=[8]), 1, 8, 0)
+    assert all(hasattr(m, "parametrizations") for m in D.modules() if isinstance(m, nn.Linear))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(augment=["translation", "color", "cutout"], r1_gamma=1.0, r1_every=2),
+        dict(d_norm="spectral", loss="hinge", instance_noise=0.1, noise_steps=4, conditional=True),
+        dict(model="mlp", d_norm="spectral", augment=["translation"], label_smoothing=0.1, d_steps=2),
+        dict(loss="wgan-gp", d_norm="none", gp_weight=5.0, lr_d=4e-4),
+    ],
+)
+def test_stabilisers_train_with_finite_losses(tmp_path, options):
+    run = ganforge.train(tiny_config(tmp_path, **options), progress=False)
+    rows = [line for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 3 and "nan" not in "".join(rows).lower()
+    assert ganforge.load_generator(run.path, device="cpu").sample(
+        2, labels=[0, 1] if options.get("conditional") else None, seed=0).isfinite().all()
+
+
+def test_presets_expand_in_full_and_flags_win(tmp_path):
+    cfg = Config.from_preset("paper", steps=2, out=str(tmp_path / "p"), ngf=8, ndf=8)
+    assert cfg.ema_decay == 0.0 and cfg.ngf == 8 and cfg.preset == "paper"
+    run = ganforge.train(cfg, progress=False)
+    saved = RunDir.open(run.path).config()
+    assert saved == cfg
+    text = (run.path / "config.yaml").read_text()
+    assert all(f"{k}:" in text for k in PRESETS["paper"])
+    with pytest.raises(ConfigError, match="unknown preset 'best'"):
+        Config.from_preset("best")
+    with pytest.raises(ConfigError, match="--augment: unknown policy 'flip'"):
+        Config(augment=["flip"])
+
+
+def test_alarms_need_a_sustained_condition():
+    alarms = Alarms(patience=3, warmup_steps=100)
+    assert all(alarms.update({"step": 50, "d_real": 1.0, "d_fake": 0.0}) is None for _ in range(5))
+    saturated = {"d_real": 0.999, "d_fake": 0.001, "diversity": 1.0}
+    healthy = {"d_real": 0.7, "d_fake": 0.3, "diversity": 0.9}
+    assert alarms.update(saturated) is None and alarms.update(saturated) is None
+    assert "D saturated" in alarms.update(saturated)
+    assert alarms.update(healthy) is None
+    collapsed = {**healthy, "diversity": 0.05}
+    for _ in range(2):
+        alarms.update(collapsed)
+    assert "mode collapse" in alarms.update(collapsed)
+    coverage = {**healthy, "classes_present": 2, "classes_expected": 10}
+    for _ in range(2):
+        alarms.update(coverage)
+    assert "fewer than half the classes" in alarms.update(coverage)
