@@ -191,8 +191,11 @@ class Trainer:
                 log.warning("step %d: %s", self.step, alarm)
             with open(self.run.metrics, "a") as f:
                 f.write(json.dumps(last_row) + "\n")
+            extra = {"alarm": alarm} if alarm else {}
+            if cfg.time_limit is not None:  # the bar's own ETA only knows about --steps
+                extra["left"] = f"{max(0.0, cfg.time_limit - last_row['seconds']):.0f}s"
             bar.set_postfix(d=f"{last_row['loss_d']:.3f}", g=f"{last_row['loss_g']:.3f}",
-                            img_s=f"{last_row['img_per_s']:.0f}", **({"alarm": alarm} if alarm else {}), refresh=False)
+                            img_s=f"{last_row['img_per_s']:.0f}", **extra, refresh=False)
             window, window_t, window_start = [], now, self.step
 
         with _stop_signals() as stop:
