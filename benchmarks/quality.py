@@ -1,0 +1,76 @@
+"""Quality per wall-clock budget on real MNIST: each candidate recipe trains for the same number of
+seconds, then 10,000 samples are scored with ganforge's classifier features (Fréchet distance, class
+coverage, and label accuracy for conditional runs), side by side with the `paper` preset.
+
+    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
+    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates paper,fast,fast-cond
+
+Candidates run one after another (never in parallel: they would share the cores and the budget would
+mean nothing). The table ends with each candidate's distance as a ratio of `paper`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import ganforge
+from ganforge.metrics import evaluate_generator
+
+# name -> (preset, extra options). Extra options make ablations of a preset easy to add.
+CANDIDATES: dict[str, tuple[str, dict]] = {
+    "paper": ("paper", {}),
+    "fast": ("fast", {}),
+    "fast-cond": ("fast", {"conditional": True}),
+    "paper+ema": ("paper", {"ema_decay": 0.999}),
+    "mlp": ("paper", {"model": "mlp"}),
+}
+
+
+def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path, seed: int) -> dict:
+    preset, extra = CANDIDATES[name]
+    config = ganforge.Config.from_preset(preset, dataset="mnist", data_dir=data_dir, time_limit=budget,
+                                         out=str(workdir / name), seed=seed, sample_every=10**9,
+                                         checkpoint_every=10**9, **extra)
+    run = ganforge.train(config, progress=False)
+    G = ganforge.load_generator(run.path)
+    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, features="classifier")
+    return {"candidate": name, "steps": run.step, **scores}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX files")
+    parser.add_argument("--budget", type=float, default=300.0, help="training seconds per candidate")
+    parser.add_argument("--candidates", default="paper,fast,fast-cond", help=f"from {', '.join(CANDIDATES)}")
+    parser.add_argument("--n", type=int, default=10_000, help="samples scored per candidate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
+    args = parser.parse_args()
+
+    names = [c for c in args.candidates.split(",") if c]
+    unknown = [c for c in names if c not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}")
+    if "paper" not in names:
+        names.insert(0, "paper")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            row = run_candidate(name, args.data_dir, args.budget, args.n, Path(tmp), args.seed)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    base = next(r for r in rows if r["candidate"] == "paper")
+    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'classes':>8} {'max/min':>8} {'label acc':>9} {'FD / paper':>10}")
+    for r in rows:
+        acc = r.get("label_accuracy")
+        print(f"{r['candidate']:<12} {r['steps']:>7} {r['fd']:>8.2f} {r['classes_present']:>8} "
+              f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9} {r['fd'] / base['fd']:>10.3f}")
+    if args.out:
+        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+if __name__ == "__main__":
+    main()
