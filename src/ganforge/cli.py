@@ -147,7 +147,7 @@ def datasets_list() -> None:
     for r in rows:
         cached = ", ".join(r["cached"]) or "no"
         click.echo(f"{r['name']:<14}{r['images'] or '-':>7}{r['classes'] or '-':>8}  {r['resolution'] or 'any':<11}"
-                   f"{r["description"]:<56}{cached}")
+                   f"{r['description']:<56}{cached}")
 
 
 @datasets.command("prepare")
