@@ -12,7 +12,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..errors import DataError
@@ -57,7 +57,8 @@ def decode_all(items: Iterable[tuple[str, Callable[[], Path | bytes]]], total: i
         try:
             return decode_image(load(), size, channels), None
         except UNREADABLE as e:
-            return None, f"{name}: {e}"
+            reason = "not a recognised image file" if isinstance(e, UnidentifiedImageError) else str(e) or repr(e)
+            return None, f"{name}: {reason}"
 
     stream, seen, kept = iter(items), 0, 0
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, \

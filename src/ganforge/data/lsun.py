@@ -1,6 +1,6 @@
 """LSUN from the official LMDB export (``bedroom_train_lmdb/`` and friends); needs ``pip install ganforge[lsun]``.
 
-``--data-dir`` is one ``*require_lmdb`` folder (unlabelled), or a folder of several, which become the classes.
+``--data-dir`` is one ``*_lmdb`` folder (unlabelled), or a folder of several, which become the classes.
 Images are streamed from the database in key order and decoded once; ``--max-images`` takes the first ones.
 """
 
@@ -69,7 +69,7 @@ def load_lsun(data_dir: Path, opts: PrepOptions, out: Path | None = None, progre
                     yield f"{db}[{bytes(key).decode(errors='replace')}]", (lambda blob=blob: blob)
 
     classes = None if opts.unlabeled or len(databases) < 2 else tuple(
-        db.name.removesuffix("require_lmdb").removesuffix("_train").removesuffix("_val") for db in databases)
+        db.name.removesuffix("_lmdb").removesuffix("_train").removesuffix("_val") for db in databases)
     labels = np.repeat(np.arange(len(databases), dtype=np.int64), counts) if classes else None
     images, labels, skipped = decode_all(items(), sum(counts), labels, opts.image_size or DEFAULT_SIZE,
                                          opts.channels or DEFAULT_CHANNELS, out, opts.strict, progress, str(data_dir))
