@@ -25,8 +25,8 @@ def assert_one_line_error(code, err, text):
     ("args", "text"),
     [
         (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
-        (["train", "--dataset", "mnist"], "--dataset mnist needs --data-dir"),
-        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir is not a directory"),
+        (["train", "--dataset", "folder"], "--dataset folder needs --data-dir"),
+        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/dir"], "--data-dir: /nonexistent/dir does not exist"),
         (["train", "--bogus"], "No such option '--bogus'"),
         (["train", "--steps", "abc"], "'abc' is not a valid integer"),
         (["train", "--model", "resnet"], "'resnet' is not one of"),

@@ -66,8 +66,8 @@ def test_unknown_dataset_and_missing_dir(tmp_path):
     with pytest.raises(DataError, match="unknown dataset 'nope'"):
         load_dataset("nope")
     with pytest.raises(DataError, match="needs --data-dir"):
-        load_dataset("mnist")
-    with pytest.raises(DataError, match="is not a directory"):
+        load_dataset("folder")
+    with pytest.raises(DataError, match="does not exist"):
         load_dataset("mnist", tmp_path / "absent")
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -125,6 +126,67 @@ def parse_int_list(text: str, option: str) -> list[int]:
     return values
 
 
+@cli.group()
+def datasets() -> None:
+    """List the dataset sources and prepare them once into the cache ($GANFORGE_DATA)."""
+
+
+@datasets.command("list")
+def datasets_list() -> None:
+    """Every source with its size, classes, resolution and what is already prepared in the cache.
+
+    \b
+    Examples:
+      ganforge datasets list
+      GANFORGE_DATA=/data/cache ganforge datasets list
+    """
+    from .data import describe_datasets
+
+    rows = describe_datasets()
+    click.echo(f"{'NAME':<14}{'IMAGES':>7}{'CLASSES':>8}  {'RESOLUTION':<11}{'DESCRIPTION':<56}PREPARED")
+    for r in rows:
+        cached = ", ".join(r["cached"]) or "no"
+        click.echo(f"{r['name']:<14}{r['images'] or '-':>7}{r['classes'] or '-':>8}  {r['resolution'] or 'any':<11}"
+                   f"{r['description']:<56}{cached}")
+
+
+@datasets.command("prepare")
+@click.argument("name")
+@click.option("--data-dir", type=str, default=None, help="the dataset's files (named sets: downloaded when left out)")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
+@click.option("--image-size", type=int, default=None, help="resolution to prepare at (default: the dataset's own)")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="1 (gray) or 3 (RGB)")
+@click.option("--unlabeled", is_flag=True, help="folder, lsun: ignore class sub-folders")
+@click.option("--strict", is_flag=True, help="folder, lsun: fail on an unreadable image instead of skipping it")
+@click.option("--max-images", type=int, default=None, help="prepare at most this many images")
+@click.option("--progress/--no-progress", default=True, help="show download and decoding progress")
+def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: int | None, channels: str | None,
+                     unlabeled: bool, strict: bool, max_images: int | None, progress: bool) -> None:
+    """Download (named sets), decode, crop and resize a dataset once into the memory-mapped cache.
+
+    Training with the same options then starts at once. Use the options you will train with.
+
+    \b
+    Examples:
+      ganforge datasets prepare mnist                      # downloads into $GANFORGE_DATA
+      ganforge datasets prepare mnist --data-dir ../shared/data/mnist --image-size 32
+      ganforge datasets prepare folder --data-dir ~/celeba/img_align_celeba --image-size 64
+      ganforge datasets prepare lsun --data-dir ~/lsun/bedroom_train_lmdb --image-size 64 --max-images 300000
+    """
+    from .data import load_dataset
+
+    if image_size is not None and image_size < 1:
+        raise ConfigError(f"--image-size must be positive, got {image_size}")
+    if max_images is not None and max_images < 1:
+        raise ConfigError(f"--max-images must be at least 1, got {max_images}")
+    data = load_dataset(name, data_dir, split, image_size, channels=int(channels) if channels else None,
+                        unlabeled=unlabeled, strict=strict, max_images=max_images, progress=progress)
+    where = getattr(data.images, "filename", None)
+    classes = f"{data.num_classes} classes" if data.labels is not None else "unlabelled"
+    click.echo(f"{name} {split}: {len(data)} images, {data.channels}×{data.resolution}×{data.resolution}, {classes}"
+               + (f", prepared in {Path(where).parent}" if where else " (embedded; nothing to prepare)"))
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (so redirection and test capture see the messages)."""
 
@@ -143,7 +205,6 @@ def _setup_logging() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-        log.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

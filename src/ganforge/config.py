@@ -36,6 +36,13 @@ class Config:
     data_dir: str | None = _opt(None, "data", "directory holding the dataset's files")
     image_size: int | None = _opt(None, "data", "training resolution (default: the dataset's own)")
     classes: list[int] | None = _opt(None, "data", "train on these classes only, e.g. 3,5")
+    # data: preparation and batching
+    channels: int | None = _opt(None, "data", "1 (gray) or 3 (RGB) (default: the dataset's own; folder, lsun: 3)")
+    unlabeled: bool = _opt(False, "data", "folder, lsun: ignore class sub-folders (no labels)")
+    strict: bool = _opt(False, "data", "folder, lsun: stop at an unreadable image instead of skipping it")
+    max_images: int | None = _opt(None, "data", "use at most this many images, an evenly spaced subset (lsun: the first)")
+    batches: str = _opt("auto", "data", "device: whole set on the device; stream: from the prepared memory map; "
+                        "auto: device when it fits", choices=("auto", "device", "stream"))
     # model
     model: str = _opt("dcgan", "model", "model family", choices=("mlp", "dcgan"))
     conditional: bool = _opt(False, "model", "condition G and D on the class label")
@@ -120,6 +127,10 @@ class Config:
         classes = self.classes
         if classes is not None and (not classes or min(classes) < 0 or len(set(classes)) != len(classes)):
             raise ConfigError(f"--classes must list distinct non-negative class ids, got {self.classes}")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
+        if self.max_images is not None and self.max_images < 1:
+            raise ConfigError(f"--max-images must be at least 1, got {self.max_images}")
         if self.model == "mlp" and (not self.g_hidden or not self.d_hidden or min(self.g_hidden + self.d_hidden) < 1):
             raise ConfigError("--g-hidden and --d-hidden need at least one positive size each")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ class ImageData:
     labels: np.ndarray | None  # int64 [N] or None when unlabelled
     name: str
     class_names: tuple[str, ...] | None = None
+    skipped: tuple[str, ...] = ()  # "file: reason" for each unreadable input left out
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -59,3 +61,24 @@ class ImageData:
             )
         keep = np.isin(self.labels, classes)
         return replace(self, images=self.images[keep], labels=self.labels[keep])
+
+
+@dataclass(frozen=True)
+class PrepOptions:
+    """How a source is prepared: everything here except ``strict`` changes the prepared arrays."""
+
+    image_size: int | None = None  # None: the source's own (folder, lsun: 64)
+    channels: int | None = None  # None: the source's own (folder, lsun: 3)
+    unlabeled: bool = False
+    max_images: int | None = None
+    strict: bool = False  # unreadable images: error instead of skip-and-warn
+
+    def key(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "strict"}
+
+
+def subset_indices(n: int, max_images: int | None) -> np.ndarray:
+    """An evenly spaced subset of ``range(n)`` (every class of a sorted set keeps its share), in order."""
+    if max_images is None or max_images >= n:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_images)).astype(np.int64))

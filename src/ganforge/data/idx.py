@@ -45,12 +45,11 @@ def find_idx_file(data_dir: Path, stem: str) -> Path:
     for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
         if (data_dir / name).is_file():
             return data_dir / name
-    raise DataError(f"{data_dir}: no {stem}.gz (or {stem}); put the official IDX files there")
+    raise DataError(f"{data_dir}: no {stem}.gz (or {stem}); put the official IDX files there, "
+                    "or leave out --data-dir to download them")
 
 
-def load_idx_dataset(name: str, data_dir: Path, split: str, class_names: tuple[str, ...]) -> ImageData:
-    img_stem, lbl_stem = IDX_FILES[split]
-    img_path, lbl_path = find_idx_file(data_dir, img_stem), find_idx_file(data_dir, lbl_stem)
+def load_idx_dataset(name: str, img_path: Path, lbl_path: Path, class_names: tuple[str, ...]) -> ImageData:
     images, labels = read_idx(img_path), read_idx(lbl_path)
     if images.ndim != 3 or labels.ndim != 1:
         raise DataError(f"{img_path}: expected images [N, H, W] and labels [N], got {images.shape} and {labels.shape}")

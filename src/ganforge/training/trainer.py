@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..augment import diff_augment
 from ..config import Config
-from ..data import DeviceBatcher, ImageData, load_dataset
+from ..data import ImageData, load_config_dataset, make_batcher
 from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
 from ..images import save_grid
@@ -60,7 +60,7 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         if data is None:
-            data = load_dataset(config.dataset, config.data_dir, "train", config.image_size)
+            data = load_config_dataset(config, "train", progress=progress)
         if config.classes is not None:
             data = data.select_classes(config.classes)
         self.data = data
@@ -73,7 +73,7 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
         self.loss = make_loss(config.loss, config.label_smoothing)
-        self.batcher = DeviceBatcher(data, config.batch_size, self.device, config.seed)
+        self.batcher = make_batcher(data, config.batch_size, self.device, config.seed, mode=config.batches)
         self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z and fake labels
         self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
 

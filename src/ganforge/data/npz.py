@@ -1,0 +1,56 @@
+"""A user's own arrays: an ``.npz`` with ``images`` (uint8, NHWC or NCHW, or NHW for gray) and optional
+``labels`` (integers >= 0) and ``class_names``."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .base import ImageData
+
+CHANNELS = (1, 3)
+
+
+def _nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.ndim == 3:
+        return images[:, None]
+    if images.ndim == 4:
+        if images.shape[3] in CHANNELS:  # NHWC, the edge convention, wins when both readings fit
+            return images.transpose(0, 3, 1, 2)
+        if images.shape[1] in CHANNELS:
+            return images
+    raise DataError(f"{path}: images must be [N, H, W, C] or [N, C, H, W] with C = 1 or 3 (or [N, H, W]), "
+                    f"got shape {images.shape}")
+
+
+def load_npz(path: Path) -> ImageData:
+    if not path.is_file():
+        raise DataError(f"--data-dir: {path} is not a file; for --dataset npz point it at an .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "images" not in npz.files:
+                raise DataError(f"{path}: no 'images' array (it has {', '.join(npz.files) or 'none'}); "
+                                "save with np.savez(path, images=..., labels=...)")
+            images = npz["images"]
+            labels = npz["labels"] if "labels" in npz.files else None
+            names = tuple(str(n) for n in npz["class_names"]) if "class_names" in npz.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: images must be uint8 (0..255), got {images.dtype}; convert floats in [0, 1] "
+                        "with (x * 255).round().astype(np.uint8)")
+    images = np.ascontiguousarray(_nchw(images, path))
+    if labels is not None:
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise DataError(f"{path}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+        if len(labels) != len(images):
+            raise DataError(f"{path}: {len(images)} images but {len(labels)} labels")
+        if len(labels) and labels.min() < 0:
+            raise DataError(f"{path}: labels must be >= 0, found {labels.min()}")
+        labels = labels.astype(np.int64)
+        if names is not None and len(labels) and labels.max() >= len(names):
+            raise DataError(f"{path}: label {labels.max()} but only {len(names)} class_names")
+    return ImageData(images, labels, "npz", names if labels is not None else None)
