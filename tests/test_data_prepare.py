@@ -194,3 +194,14 @@ def test_real_mnist_prepares_to_known_statistics():
     raw = gzip.decompress((mnist / "t10k-labels-idx1-ubyte.gz").read_bytes())
     assert hashlib.md5(raw).hexdigest() == "27ae3e4e09519cfbb04c329615203637"
     assert raw == idx_bytes(load_dataset("mnist", mnist, split="test", cache=False).labels.astype(np.uint8))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--channels", "2"], "--channels must be 1 or 3, got 2"),
+    (["--max-images", "0"], "--max-images must be at least 1, got 0"),
+    (["--batches", "disk"], "'disk' is not one of"),
+])
+def test_bad_data_options_exit_2(args, message, capsys, tmp_path):
+    assert main(["train", "--steps", "1", "--out", str(tmp_path / "run"), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganforge: error:") and message in err and "\n" not in err

@@ -177,6 +177,17 @@ def test_folder_downscaling_is_antialiased(tmp_path):
     assert abs(float(data.images.mean()) - 127.5) < 2 and float(data.images.std()) < 2  # not aliased to 0/255
 
 
+def test_folder_applies_exif_orientation(tmp_path):
+    img = np.zeros((10, 20, 3), np.uint8)
+    img[:, :10], img[:, 10:] = (255, 0, 0), (0, 0, 255)  # stored: red left, blue right
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": red ends up on top
+    Image.fromarray(img).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    data = load("folder", tmp_path, image_size=8)
+    top, bottom = data.images[0, :, 1, 4].tolist(), data.images[0, :, 6, 4].tolist()
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]
+
+
 def test_folder_default_size_is_64(tmp_path):
     save_image(tmp_path / "a.png", solid(100, 80, (5, 5, 5)))
     assert load("folder", tmp_path).images.shape == (1, 3, 64, 64)

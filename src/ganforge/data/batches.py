@@ -113,8 +113,8 @@ class DeviceBatcher(_Batcher):
             self._order = (at.epoch, self._epoch_order(at.epoch).to(self.device))
         start = at.position * self.batch_size
         idx = self._order[1][start:start + self.batch_size]
-        x = to_unit_range(self.images[idx])
-        y = None if self.labels is None else self.labels[idx]
+        x = to_unit_range(self.images.index_select(0, idx))  # index_select: a plain gather, faster than [idx]
+        y = None if self.labels is None else self.labels.index_select(0, idx)
         return x, y
 
     def _restart(self) -> None:

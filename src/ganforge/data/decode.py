@@ -12,7 +12,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..errors import DataError
@@ -24,6 +24,7 @@ log = logging.getLogger("ganforge")
 # Errors Pillow raises for a file it cannot decode (truncated, not an image, corrupt header, too large).
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 BLOCK = 512  # images decoded per batch of thread-pool work
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 def decode_image(source: Path | bytes, size: int, channels: int) -> np.ndarray:
@@ -31,6 +32,8 @@ def decode_image(source: Path | bytes, size: int, channels: int) -> np.ndarray:
     mode = "RGB" if channels == 3 else "L"
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
         img.draft(mode, (size, size))  # JPEG: decode at the smallest DCT scale that is still >= size
+        if img.getexif().get(ORIENTATION, 1) != 1:  # phone photos: upright, as viewers show them
+            img = ImageOps.exif_transpose(img)
         if img.mode == "I" or img.mode.startswith("I;16"):  # 16-bit gray: keep the top 8 bits
             wide = np.asarray(img).astype(np.uint32)
             img = Image.fromarray((wide >> 8 if wide.max() > 255 else wide).astype(np.uint8))

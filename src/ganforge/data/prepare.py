@@ -68,8 +68,8 @@ def prepared(name: str, split: str, data_dir: Path | None, opts: PrepOptions, in
     target = entry_dir(params)
     data = open_entry(target, key)
     if data is None:
-        data = _build(target, params, key, build)
-    if data.skipped:
+        return _build(target, params, key, build)  # decoding already warned about (or refused) bad images
+    if data.skipped:  # reused: say again what the preparation left out
         if opts.strict:
             raise DataError(f"{data.skipped[0]} (unreadable image; remove it or drop --strict to skip it)")
         warn_skipped(str(data_dir), list(data.skipped), len(data) + len(data.skipped))

@@ -60,7 +60,8 @@ def _idx_source(name: str, description: str, class_names: tuple[str, ...]) -> Da
     def read(inputs: list[Path], *_: object) -> ImageData:
         return load_idx_dataset(name, inputs[0], inputs[1], class_names)
 
-    return DatasetSource(name, description, locate, read, "optional", ("train", "test"), 60000, 10, 28, 1)
+    return DatasetSource(name, description, locate, read, data_dir="optional", splits=("train", "test"),
+                         images=60000, classes=10, resolution=28, channels=1)
 
 
 def _cifar_locate(data_dir: Path | None, split: str, progress: bool) -> list[Path]:
@@ -80,23 +81,26 @@ def _npz_locate(data_dir: Path | None, split: str, progress: bool) -> list[Path]
     return [data_dir]
 
 
+TWO_SPLITS = ("train", "test")
+
 DATASETS: dict[str, DatasetSource] = {s.name: s for s in (
-    DatasetSource("digits", "8×8 handwritten digits, embedded (offline)",
-                  lambda *_: [], lambda _i, _d, split, *_: load_digits_data(split), "none", ("train", "test"),
-                  1498, 10, 8, 1, cacheable=False),
+    DatasetSource("digits", "8×8 handwritten digits, embedded (offline)", locate=lambda *_: [],
+                  read=lambda _i, _d, split, *_: load_digits_data(split), data_dir="none", splits=TWO_SPLITS,
+                  images=1498, classes=10, resolution=8, channels=1, cacheable=False),
     _idx_source("mnist", "handwritten digits (IDX files, downloaded)", DIGIT_CLASSES),
     _idx_source("fashion-mnist", "Zalando clothing (IDX files, downloaded)", FASHION_CLASSES),
     _idx_source("kmnist", "Kuzushiji cursive Japanese (IDX files, downloaded)", KMNIST_CLASSES),
-    DatasetSource("cifar10", "objects (python tarball, downloaded)", _cifar_locate,
-                  lambda inputs, _d, split, *_: load_cifar10(inputs, split), "optional", ("train", "test"),
-                  50000, 10, 32, 3),
+    DatasetSource("cifar10", "objects (python tarball, downloaded)", locate=_cifar_locate,
+                  read=lambda inputs, _d, split, *_: load_cifar10(inputs, split), data_dir="optional",
+                  splits=TWO_SPLITS, images=50000, classes=10, resolution=32, channels=3),
     DatasetSource("folder", "images under a folder; sub-folders = classes (CelebA)",
-                  lambda d, *_: list_images(d),
-                  lambda files, d, _s, opts, out, progress: load_folder(d, opts, out, progress, files), "required"),
-    DatasetSource("lsun", "LSUN LMDB export (pip install 'ganforge[lsun]')", _lsun_locate,
-                  lambda _i, d, _s, opts, out, progress: load_lsun(d, opts, out, progress), "required"),
-    DatasetSource("npz", "your .npz: uint8 images NHWC/NCHW, optional labels",
-                  _npz_locate, lambda inputs, *_: load_npz(inputs[0]), "required"),
+                  locate=lambda d, *_: list_images(d),
+                  read=lambda files, d, _s, opts, out, progress: load_folder(d, opts, out, progress, files),
+                  data_dir="required"),
+    DatasetSource("lsun", "LSUN LMDB export (pip install 'ganforge[lsun]')", locate=_lsun_locate,
+                  read=lambda _i, d, _s, opts, out, progress: load_lsun(d, opts, out, progress), data_dir="required"),
+    DatasetSource("npz", "your .npz: uint8 images NHWC/NCHW, optional labels", locate=_npz_locate,
+                  read=lambda inputs, *_: load_npz(inputs[0]), data_dir="required"),
 )}
 
 
