@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,18 @@ import torch
 from ganforge import Config, ImageData
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Prepared datasets and evaluators go to a throw-away cache, never the user's."""
+    old = os.environ.get("GANFORGE_DATA")
+    os.environ["GANFORGE_DATA"] = str(tmp_path_factory.mktemp("ganforge-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GANFORGE_DATA", None)
+    else:
+        os.environ["GANFORGE_DATA"] = old
 
 
 @pytest.fixture(autouse=True)

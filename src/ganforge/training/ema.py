@@ -37,7 +37,7 @@ class EMA:
 
 
 @torch.no_grad()
-def recalibrated(generator: Generator, batches: int = 16, batch_size: int = 256, seed: int = 0,
+def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, seed: int = 0,
                  classes: list[int] | None = None) -> Generator:
     """A copy of ``generator`` whose BatchNorm statistics are exact averages over fresh latents.
 
