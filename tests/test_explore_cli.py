@@ -155,8 +155,10 @@ def test_class_out_of_range(runs, capsys):
     expect_error(["sweep", runs["cond"], "--seeds", "1", "--classes", "3,12"], capsys, "--classes", "class 12")
 
 
-def test_label_on_an_unconditional_run(runs, capsys):
+def test_label_options_misused(runs, capsys):
     expect_error(["interpolate", runs["uncond"], "--seeds", "1,2", "--label", "1"], capsys, "unconditional")
+    expect_error(["interpolate", runs["cond"], "--seeds", "1,2", "--label", "1", "--labels", "2,3"], capsys,
+                 "--label and --labels")
 
 
 def test_not_a_run_directory(tmp_path, capsys):

@@ -72,7 +72,6 @@ class Generator(GanModule):
             chunks.append(self(z[i:i + batch_size], None if y is None else y[i:i + batch_size]))
         return torch.cat(chunks) if chunks else torch.empty(0, self.channels, self.resolution, self.resolution)
 
-
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """The network after conditioning: ``h`` is z, or [z, label embedding] for conditional models."""
         raise NotImplementedError
