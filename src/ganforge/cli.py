@@ -116,6 +116,171 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
     log.info("wrote %d samples to %s", n, path)
 
 
+
+# -- exploring a trained generator: latent.py and explore.py do the work, probe.py the probe -----------
+
+SEEDS_HELP = "seeds: the numbers printed on a `ganforge sample` grid (with --z: row numbers of its z)"
+Z_HELP = "take latents from this .npz's z array (e.g. grid.latents.npz) instead of from seeds"
+
+
+def _run_options(func: Callable) -> Callable:
+    func = click.option("--device", type=str, default="auto", show_default=True)(func)
+    func = click.option("--checkpoint", type=str, default=None,
+                        help="latest, best, a step number or a .pt file (default: the exported EMA generator)")(func)
+    return click.argument("run", type=click.Path())(func)
+
+
+def _latents(generator: Any, text: str, option: str, z_file: str | None) -> Any:
+    from .latent import pick_latents
+
+    return pick_latents(parse_int_list(text, option), generator.z_dim, z_file)
+
+
+@cli.command()
+@_run_options
+@click.option("--seeds", required=True, help=f"latents to pass through, e.g. 3,17,42; {SEEDS_HELP}")
+@click.option("--z", "z_file", type=click.Path(dir_okay=False), help=Z_HELP)
+@click.option("--frames", type=int, default=24, show_default=True, help="images in the GIF or strip")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True)
+@click.option("--loop/--no-loop", default=None, help="return to the first latent  [default: yes for .gif, no for .png]")
+@click.option("--label", type=int, default=None, help="conditional: draw every frame as this class")
+@click.option("--labels", type=str, default=None,
+              help="conditional: morph through these classes, one per seed (or many classes for a single seed)")
+@click.option("--fps", type=float, default=12.0, show_default=True, help="GIF frames per second")
+@click.option("--out", type=str, default="interpolation.gif", show_default=True, help="walk.gif or strip.png")
+def interpolate(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str | None, frames: int,
+                method: str, loop: bool | None, label: int | None, labels: str | None, fps: float, out: str) -> None:
+    """Walk smoothly through latents: an animated GIF (a loop) or a PNG strip.
+
+    \b
+    Examples:
+      ganforge interpolate runs/mnist-dcgan --seeds 3,17,42 --frames 24 --out walk.gif
+      ganforge interpolate runs/mnist-dcgan --seeds 3,17 --frames 10 --method lerp --out strip.png
+      ganforge interpolate runs/mnist-dcgan --z grid.latents.npz --seeds 5,9 --out walk.gif
+      ganforge interpolate runs/mnist-dcgan-cond --seeds 3,17,42 --label 7 --out sevens.gif
+      ganforge interpolate runs/mnist-dcgan-cond --seeds 3 --labels 0,1,2,3 --out morph.gif
+    """
+    from .explore import write_interpolation
+    from .runs import load_generator
+
+    if label is not None and labels is not None:
+        raise ConfigError("--label and --labels cannot be combined: one class, or classes to morph through")
+    classes = [label] if label is not None else parse_int_list(labels, "--labels") if labels is not None else None
+    g = load_generator(run, checkpoint=checkpoint, device=device)
+    z = _latents(g, seeds, "--seeds", z_file)
+    if len(z) == 1 and not (classes and len(classes) > 1):
+        raise ConfigError("--seeds: give at least 2 seeds to interpolate between (or, conditional, --labels A,B)")
+    path = write_interpolation(g, z, out, frames, method, loop, classes, fps)
+    log.info("wrote %d frames to %s", frames, path)
+
+
+class _SignedGroups(click.Command):
+    """Keeps the order in which --plus and --minus were given, so the figure reads like the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["signs"] = [1 if a.startswith("--plus") else -1 for a in args
+                             if a in ("--plus", "--minus") or a.startswith(("--plus=", "--minus="))]
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_SignedGroups)
+@_run_options
+@click.option("--plus", multiple=True, help="a group of seeds to add (repeatable), e.g. 3,17,42")
+@click.option("--minus", multiple=True, help="a group of seeds to subtract (repeatable)")
+@click.option("--z", "z_file", type=click.Path(dir_okay=False), help=Z_HELP + "; groups are then row numbers")
+@click.option("--label", type=int, default=None, help="conditional: the class of every image")
+@click.option("--variations", type=int, default=8, show_default=True, help="perturbed copies of the result")
+@click.option("--scale", type=float, default=0.25, show_default=True, help="std of the perturbations")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the perturbations")
+@click.option("--out", type=str, default="arithmetic.png", show_default=True)
+@click.pass_context
+def arithmetic(ctx: click.Context, run: str, checkpoint: str | None, device: str, plus: tuple[str, ...],
+               minus: tuple[str, ...], z_file: str | None, label: int | None, variations: int, scale: float,
+               seed: int, out: str) -> None:
+    """Latent arithmetic: average each group's z, add them with their signs, decode the result.
+
+    The figure has one row per group (sign, the image of its mean z, its exemplars) and a last row with
+    the result and a few small random perturbations of it, as in the DCGAN paper's figure 7. The result's
+    latents go to <out>.latents.npz.
+
+    \b
+    Examples:
+      ganforge arithmetic runs/celeba-dcgan --plus 11,12,13 --minus 21,22,23 --plus 31,32,33
+      ganforge arithmetic runs/mnist-dcgan --z grid.latents.npz --plus 4,9 --minus 12 --out sum.png
+    """
+    from .explore import write_arithmetic
+    from .runs import load_generator
+
+    if not plus and not minus:
+        raise ConfigError("arithmetic: give at least one --plus or --minus group of seeds, e.g. --plus 3,17,42")
+    g = load_generator(run, checkpoint=checkpoint, device=device)
+    pending = {1: list(plus), -1: list(minus)}
+    groups = []
+    for sign in ctx.meta["signs"]:
+        option = "--plus" if sign > 0 else "--minus"
+        groups.append((sign, _latents(g, pending[sign].pop(0), option, z_file)))
+    path = write_arithmetic(g, groups, out, label, variations, scale, seed)
+    log.info("wrote %s and %s", path, path.with_suffix(".latents.npz"))
+
+
+@cli.command()
+@_run_options
+@click.option("--seeds", required=True, help=f"one row per seed, e.g. 1,2,3; {SEEDS_HELP}")
+@click.option("--z", "z_file", type=click.Path(dir_okay=False), help=Z_HELP)
+@click.option("--classes", type=str, default=None, help="columns: these classes  [default: all]")
+@click.option("--out", type=str, default="sweep.png", show_default=True)
+def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str | None, classes: str | None,
+          out: str) -> None:
+    """Conditional runs: the same z drawn as every class (style held, class changed), one row per seed.
+
+    \b
+    Examples:
+      ganforge sweep runs/mnist-dcgan-cond --seeds 1,2,3
+      ganforge sweep runs/fashion-mnist-dcgan-cond --seeds 1,2,3,4 --classes 0,5,7,9 --out shoes.png
+    """
+    from .explore import write_sweep
+    from .runs import load_generator
+
+    g = load_generator(run, checkpoint=checkpoint, device=device)
+    if not g.conditional:
+        raise ConfigError(f"sweep: {run} is an unconditional run (trained without --conditional); "
+                          "a class sweep needs a conditional one")
+    class_list = parse_int_list(classes, "--classes") if classes is not None else None
+    path = write_sweep(g, _latents(g, seeds, "--seeds", z_file), out, class_list)
+    log.info("wrote %s", path)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--dataset", type=str, default=None, help="labelled dataset to probe on  [default: the run's]")
+@click.option("--data-dir", type=str, default=None, help="its files  [default: the run's, for the run's dataset]")
+@click.option("--train-size", type=int, default=None, help="fit on this many random training images  [default: all]")
+@click.option("--checkpoint", type=str, default=None, help="latest, best, a step number or a .pt file  [default: latest]")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the subset and the untrained D")
+@click.option("--batch-size", type=int, default=500, show_default=True, help="images per feature batch")
+@click.option("--device", type=str, default="auto", show_default=True)
+def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int | None, checkpoint: str | None,
+          seed: int, batch_size: int, device: str) -> None:
+    """Linear probe of the discriminator's features, beside an untrained D and raw pixels -> probe.json.
+
+    \b
+    Examples:
+      ganforge probe runs/mnist-dcgan
+      ganforge probe runs/mnist-dcgan --train-size 1000
+      ganforge probe runs/mnist-dcgan --dataset fashion-mnist --data-dir data/fashion-mnist
+    """
+    from .probe import probe as run_probe
+
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    r = run_probe(run, dataset, data_dir, train_size, checkpoint, seed, device, batch_size)
+    click.echo(f"linear probe on {r.dataset}: {r.train_size} train / {r.test_size} test images, step {r.step}")
+    for name, score in (("trained discriminator", r.discriminator), ("untrained discriminator", r.random_discriminator),
+                        ("raw pixels", r.pixels)):
+        click.echo(f"  {name:<24} {100 * score.accuracy:6.2f} %  ({score.features} features)")
+    log.info("wrote %s (%.0f s)", Path(run) / "probe.json", r.seconds)
+
+
 def parse_int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]

@@ -44,8 +44,8 @@ def upscale(images: np.ndarray, min_size: int = MIN_TILE) -> np.ndarray:
 
 
 def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | None = None,
-              numbered: bool = False) -> Path:
-    """Write a PNG grid; ``numbered`` prints each tile's index in its corner (to point at tiles)."""
+              numbered: bool = False, numbers: Sequence[int] | None = None) -> Path:
+    """Write a PNG grid; ``numbered`` prints each tile's index (or its entry of ``numbers``) in its corner."""
     arr = to_uint8(images) if isinstance(images, torch.Tensor) else images
     tiles = upscale(arr)
     nrow = nrow or max(1, math.ceil(math.sqrt(len(tiles))))
@@ -55,10 +55,10 @@ def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | N
     if numbered:
         draw = ImageDraw.Draw(img)
         h, w = tiles.shape[1:3]
-        for i in range(len(tiles)):
+        for i, number in enumerate(range(len(tiles)) if numbers is None else numbers):
             r, col = divmod(i, nrow)
             xy = (padding + col * (w + padding) + 1, padding + r * (h + padding))
-            draw.text(xy, str(i), fill=(255, 64, 64))
+            draw.text(xy, str(number), fill=(255, 64, 64))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

@@ -10,7 +10,8 @@ import torch
 
 from .errors import ConfigError
 from .images import save_grid, save_images, to_uint8
-from .models import Generator, make_latents
+from .latent import latents_for_seeds
+from .models import Generator
 
 BATCH = 1000
 
@@ -39,25 +40,28 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
                   labels: Sequence[int] | None = None, nrow: int | None = None) -> Path:
     """Sample ``n`` images and write them to ``out``: ``*.png`` grid, ``*.npz`` arrays, or ``DIR/``.
 
-    Beside a grid, ``<name>.latents.npz`` keeps each tile's ``z`` (and label), so tiles can be reused by
-    number in ``interpolate`` and ``arithmetic``.
+    Image i is drawn from seed ``seed + i`` (its own latent, ``latents_for_seeds``), and a grid prints that
+    seed on each tile, so the numbers on a grid can be passed to ``--seeds`` of ``interpolate``,
+    ``arithmetic`` and ``sweep``. Beside a grid, ``<name>.latents.npz`` keeps each tile's ``z``, ``seeds``
+    (and ``labels``) for ``--z``.
     """
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     out_str = str(out)
     out = Path(out)
     y = resolve_labels(generator, n, label, labels)
-    z = make_latents(n, generator.z_dim, seed)
+    seeds = np.arange(seed, seed + n, dtype=np.int64)
+    z = latents_for_seeds(seeds.tolist(), generator.z_dim)
     images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
     extras = {} if y is None else {"labels": y.numpy()}
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, images=to_uint8(images), z=z.numpy(), **extras)
+        np.savez(out, images=to_uint8(images), z=z.numpy(), seeds=seeds, **extras)
     elif out.suffix == ".png":
         if y is not None and nrow is None and label is None and not labels:
             nrow = generator.num_classes  # one column per class
-        save_grid(images, out, nrow=nrow, numbered=True)
-        np.savez(out.with_suffix(".latents.npz"), z=z.numpy(), seed=np.int64(seed), **extras)
+        save_grid(images, out, nrow=nrow, numbered=True, numbers=seeds.tolist())
+        np.savez(out.with_suffix(".latents.npz"), z=z.numpy(), seeds=seeds, **extras)
     elif out_str.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
         save_images(images, out)
     else:

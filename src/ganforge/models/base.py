@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .conditioning import LabelEmbedding
 
 
 def make_latents(n: int, z_dim: int, seed: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -29,6 +30,7 @@ class GanModule(nn.Module):
 
 class Generator(GanModule):
     z_dim: int
+    label: LabelEmbedding | None  # conditional models: class id -> vector joined to z
     num_classes: int  # 0 for unconditional
     channels: int
     resolution: int
@@ -69,6 +71,24 @@ class Generator(GanModule):
         for i in range(0, n, batch_size):
             chunks.append(self(z[i:i + batch_size], None if y is None else y[i:i + batch_size]))
         return torch.cat(chunks) if chunks else torch.empty(0, self.channels, self.resolution, self.resolution)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """The network after conditioning: ``h`` is z, or [z, label embedding] for conditional models."""
+        raise NotImplementedError
+
+    def class_embedding(self, labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """The learned label-embedding vectors [n, embed_dim] of class ids (conditional models only)."""
+        y = self.check_labels(torch.as_tensor(labels, dtype=torch.long, device=self.device), len(labels))
+        return self.label.embed(y)
+
+    def forward_embedded(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """G(z) with arbitrary label-embedding vectors ``e`` [B, embed_dim] in place of class ids.
+
+        A point between two classes' embeddings morphs one class into the other.
+        """
+        if not self.conditional:
+            raise ConfigError("this generator is unconditional: it has no label embedding")
+        return self.decode(self.label.join_vectors(z, e))
 
 
 class Discriminator(GanModule):

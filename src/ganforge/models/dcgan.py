@@ -69,7 +69,10 @@ class DCGANGenerator(Generator):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.label is not None:
             z = self.label(z, y)
-        return self.net(z[:, :, None, None])  # (B, C, H, W)
+        return self.decode(z)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h[:, :, None, None])  # (B, C, H, W)
 
 
 class DCGANDiscriminator(Discriminator):

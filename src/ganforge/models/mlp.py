@@ -31,7 +31,10 @@ class MLPGenerator(Generator):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.label is not None:
             z = self.label(z, y)
-        return self.net(z).view(-1, self.channels, self.resolution, self.resolution)  # (B, C, H, W)
+        return self.decode(z)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h).view(-1, self.channels, self.resolution, self.resolution)  # (B, C, H, W)
 
 
 class MLPDiscriminator(Discriminator):

@@ -15,7 +15,7 @@ import torch
 
 from ..config import Config, flag
 from ..errors import RunError
-from ..models import Generator, generator_from_spec
+from ..models import Discriminator, Generator, build_models, generator_from_spec
 from .ema import recalibrated
 
 STEP_FILE = re.compile(r"^step-(\d{8})\.pt$")
@@ -93,3 +93,15 @@ def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
     g.load_state_dict(state["ema"] if use_ema else state["generator"])
     # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
     return recalibrated(g, classes=state.get("train_classes")) if use_ema else g
+
+
+def discriminator_from_state(state: dict[str, Any], path: Path) -> Discriminator:
+    """The trained discriminator of a loaded checkpoint, rebuilt from its config and the data shape.
+
+    The data shape (channels, resolution, classes) is the generator's, so no dataset has to be loaded.
+    """
+    config = Config.from_dict(state["config"], source=str(path))
+    shape = state["generator_spec"]["init"]
+    _, d = build_models(config, shape["channels"], shape["resolution"], shape["num_classes"])
+    d.load_state_dict(state["discriminator"])
+    return d
