@@ -78,6 +78,14 @@ class Config:
     time_limit: float | None = _opt(None, "train", "seconds of training, summed over resumes")
     seed: int = _opt(0, "train", "seed for weights, data order and latents")
     device: str = _opt("auto", "train", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"))
+    # train: speed and scale (see benchmarks/README.md for what each one buys)
+    amp: str = _opt("auto", "train", "mixed precision: auto is bf16 on CUDA with bf16 and on CPUs with AMX, else off",
+                    choices=("auto", "off", "bf16"))
+    channels_last: str = _opt("auto", "train", "dcgan NHWC layout: auto is on with bf16 or CUDA",
+                              choices=("auto", "on", "off"))
+    compile: bool = _opt(False, "train", "torch.compile G and D (pays for its compile time on long GPU runs)")
+    cuda_graphs: bool = _opt(False, "train", "CUDA graphs via torch.compile reduce-overhead, for launch-bound models")
+    sync_bn: bool = _opt(False, "train", "torchrun: BatchNorm statistics over the global batch, not per process")
     # run
     out: str | None = _opt(None, "run", "run directory (default: a new one under runs/)")
     log_every: int = _opt(50, "run", "steps between metrics.jsonl rows")

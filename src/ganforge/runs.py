@@ -19,7 +19,8 @@ from .training.checkpoint import generator_from_checkpoint
 
 # Options that may change when a run is resumed; everything else must match the run's config.yaml.
 RESUMABLE_OPTIONS = ("steps", "epochs", "time_limit", "device", "log_every", "sample_every",
-                     "checkpoint_every", "keep_checkpoints")
+                     "checkpoint_every", "keep_checkpoints",
+                     "amp", "channels_last", "compile", "cuda_graphs", "sync_bn")
 
 
 @dataclass(frozen=True)

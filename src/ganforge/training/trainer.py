@@ -24,6 +24,7 @@ from ..images import save_grid
 from ..losses import gradient_penalty, make_loss, r1_penalty
 from ..models import Generator, build_models, make_latents
 from ..runs import RunDir, export_generator
+from . import distributed, performance
 from .alarms import Alarms
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .ema import EMA, recalibrated
@@ -56,7 +57,9 @@ class Trainer:
     def __init__(self, config: Config, run: RunDir, resume: bool = False, data: ImageData | None = None,
                  progress: bool = True) -> None:
         self.config, self.run, self.progress = config, run, progress
-        self.device = resolve_device(config.device)
+        self.world = distributed.current()
+        self.device = self.world.device(resolve_device(config.device))
+        performance.check_options(config, self.device)
         torch.manual_seed(config.seed)
 
         if data is None:
@@ -67,13 +70,28 @@ class Trainer:
         self.train_classes = data.present_classes()
 
         G, D = build_models(config, data.channels, data.resolution, data.num_classes)
-        self.G, self.D = G.to(self.device), D.to(self.device)
-        self.ema = EMA(self.G, config.ema_decay) if config.ema_decay > 0 else None
+        self.amp = performance.resolve_amp(config.amp, self.device)
+        channels_last = performance.resolve_channels_last(config.channels_last, config.model, self.device, self.amp)
+        self.G = performance.prepare_layout(G.to(self.device), channels_last)
+        self.D = performance.prepare_layout(D.to(self.device), channels_last)
+        self.ema = EMA(self.G, config.ema_decay) if config.ema_decay > 0 else None  # plain BatchNorm: rank-0 use
+        if config.sync_bn and self.world.enabled:
+            distributed.convert_sync_bn(self.G)
+            distributed.convert_sync_bn(self.D)
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.opt_g = performance.make_adam(self.G.parameters(), config.lr_g, betas, self.device)
+        self.opt_d = performance.make_adam(self.D.parameters(), config.lr_d, betas, self.device)
+        # What the step calls: autocast + layout (+ DDP across processes, + torch.compile). The G step's
+        # D pass skips DDP: D takes no gradient there, so there is nothing to synchronise.
+        ddp = distributed.wrap_ddp if self.world.enabled else lambda module, _device: module
+        step_opts = dict(device=self.device, amp=self.amp, channels_last=channels_last, compile=config.compile,
+                         cuda_graphs=config.cuda_graphs)
+        self.g_step = performance.step_module(ddp(self.G, self.device), **step_opts)
+        self.d_step = performance.step_module(ddp(self.D, self.device), **step_opts)
+        self.d_gstep = performance.step_module(self.D, **step_opts) if self.world.enabled else self.d_step
         self.loss = make_loss(config.loss, config.label_smoothing)
-        self.batcher = make_batcher(data, config.batch_size, self.device, config.seed, mode=config.batches)
+        self.batcher = make_batcher(data, config.batch_size, self.device, config.seed, self.world.rank,
+                                    self.world.world_size, mode=config.batches)
         self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z and fake labels
         self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
 
@@ -89,10 +107,12 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------------
     def _fake_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z = torch.randn(n, self.config.z_dim, device=self.device, generator=self.rng)
+        # Each rank draws the whole global batch and keeps its slice, so the world size changes nothing.
+        w, lo, hi = self.world.world_size, self.world.rank * n, (self.world.rank + 1) * n
+        z = torch.randn(n * w, self.config.z_dim, device=self.device, generator=self.rng)[lo:hi]
         if not self.G.conditional:
             return z, None
-        idx = torch.randint(len(self.class_pool), (n,), device=self.device, generator=self.rng)
+        idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
         return z, self.class_pool[idx]
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,8 +128,10 @@ class Trainer:
 
     def train_step(self) -> torch.Tensor:
         """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z)), diversity]."""
-        cfg, G, D = self.config, self.G, self.D
-        cond = G.conditional
+        cfg, G, D = self.config, self.g_step, self.d_step
+        cond = self.G.conditional
+        if cfg.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused now
         for i in range(cfg.d_steps):
             real, real_y = self.batcher.next()
             real_y = real_y if cond else None
@@ -132,7 +154,7 @@ class Trainer:
             self.opt_d.step()
 
         D.requires_grad_(False)  # no weight gradients for D in the G step
-        loss_g = self.loss.generator(D(self._d_input(fake), fake_y))
+        loss_g = self.loss.generator(self.d_gstep(self._d_input(fake), fake_y))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -140,7 +162,7 @@ class Trainer:
 
         self.step += 1
         if self.ema is not None:
-            self.ema.update(G, self.step)
+            self.ema.update(self.G, self.step)
         with torch.no_grad():
             # Spread of the fakes relative to the reals: near 0 when G collapses to a few images.
             diversity = fake.detach().std(0).mean() / real.detach().std(0).mean().clamp_min(1e-6)
@@ -156,7 +178,8 @@ class Trainer:
         window_t, window_start = t0, self.step
         last_row: dict[str, Any] = {}
         stopped_by = None
-        bar = tqdm(total=steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True,
+        bar = tqdm(total=steps, initial=self.step, disable=not (self.progress and self.world.main), unit="step",
+                   dynamic_ncols=True,
                    desc=self.run.path.name)
         self.G.train()
         self.D.train()
@@ -168,7 +191,7 @@ class Trainer:
             nonlocal window, window_t, window_start, last_row
             if not window:
                 return
-            stats = torch.stack(window).cpu()
+            stats = self.world.mean(torch.stack(window)).cpu()  # every rank sees (and logs) the global means
             bad = (~torch.isfinite(stats)).any(1).nonzero()
             if len(bad):
                 step = window_start + int(bad[0]) + 1
@@ -181,16 +204,19 @@ class Trainer:
             mean = stats.mean(0)
             last_row = {
                 "step": self.step, "epoch": round(self.batcher.epoch_float, 4), "seconds": round(elapsed(), 3),
-                "img_per_s": round(n * cfg.batch_size * cfg.d_steps / max(now - window_t, 1e-9), 1),
+                "img_per_s": round(n * cfg.batch_size * self.world.world_size * cfg.d_steps
+                                   / max(now - window_t, 1e-9), 1),
                 "loss_d": mean[0].item(), "loss_g": mean[1].item(), "d_real": mean[2].item(), "d_fake": mean[3].item(),
                 "diversity": mean[4].item(),
             }
             alarm = self.alarms.update(last_row)
             if alarm:
                 last_row["alarm"] = alarm
-                log.warning("step %d: %s", self.step, alarm)
-            with open(self.run.metrics, "a") as f:
-                f.write(json.dumps(last_row) + "\n")
+                if self.world.main:
+                    log.warning("step %d: %s", self.step, alarm)
+            if self.world.main:
+                with open(self.run.metrics, "a") as f:
+                    f.write(json.dumps(last_row) + "\n")
             extra = {"alarm": alarm} if alarm else {}
             if cfg.time_limit is not None:  # the bar's own ETA only knows about --steps
                 extra["left"] = f"{max(0.0, cfg.time_limit - last_row['seconds']):.0f}s"
@@ -208,6 +234,7 @@ class Trainer:
                     stopped_by = "time_limit"
                 elif stop.signal is not None:
                     stopped_by = stop.signal
+                stopped_by = self.world.agree_stop(stopped_by, self.step)
                 if stopped_by:
                     break
                 window.append(self.train_step())
@@ -229,16 +256,20 @@ class Trainer:
 
     # -- outputs ----------------------------------------------------------------------------------
     def sampling_generator(self) -> Generator:
-        source = self.ema.module if self.ema is not None else self.G
+        source = self.ema.module if self.ema is not None else distributed.without_sync_bn(self.G)
         return recalibrated(source, classes=self.train_classes)
 
-    def save_samples(self) -> Path:
+    def save_samples(self) -> Path | None:
+        if not self.world.main:  # rank 0 alone writes the run directory
+            return None
         g = self.sampling_generator()
         with torch.no_grad():
             images = g(self.fixed_z, self.fixed_labels)
         return save_grid(images, self.run.samples / f"step-{self.step:08d}.png", nrow=8)
 
-    def export(self) -> Path:
+    def export(self) -> Path | None:
+        if not self.world.main:
+            return None
         return export_generator(self.sampling_generator(), self.run.generator)
 
     def state_dict(self, elapsed: float) -> dict[str, Any]:
@@ -249,18 +280,20 @@ class Trainer:
             "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "batcher": self.batcher.state_dict(),
+            "batcher": self.batcher.state_dict(), "world_size": self.world.world_size,
             "rng": {"torch": torch.get_rng_state(), "sampler": self.rng.get_state()},
         }
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def save(self, elapsed: float) -> Path:
+    def save(self, elapsed: float) -> Path | None:
+        if not self.world.main:
+            return None
         return save_checkpoint(self.state_dict(elapsed), self.run.checkpoints, self.step, self.config.keep_checkpoints)
 
     def _load(self, path: Path) -> None:
-        state = load_checkpoint(path)
+        state = self.world.on_main(lambda: load_checkpoint(path))  # rank 0 reads; every rank gets it
         check_compatible(state, self.config, path)
         self.G.load_state_dict(state["generator"])
         self.D.load_state_dict(state["discriminator"])
@@ -274,7 +307,8 @@ class Trainer:
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        _truncate_metrics(self.run.metrics, self.step)
+        if self.world.main:
+            _truncate_metrics(self.run.metrics, self.step)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -316,19 +350,50 @@ def _stop_signals() -> Iterator[_StopFlag]:
 
 def train(config: Config, resume: str | Path | None = None, data: ImageData | None = None,
           progress: bool = True) -> Run:
-    """Train a GAN as ``config`` says (or continue the run at ``resume``) and return the finished ``Run``."""
-    if resume is not None:
-        run = RunDir.open(resume)
-        if not run.latest.is_file():
-            raise RunError(f"{run.path}: no checkpoints/latest.pt to resume from")
-        config.save(run.config_path)
-    else:
-        run = RunDir.create(config)
-        config = run.config()
-    trainer = Trainer(config, run, resume=resume is not None, data=data, progress=progress)
-    log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s, from step %d", run.path,
-             "conditional" if config.conditional else "unconditional", config.model, config.dataset,
-             len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
-             trainer.device, trainer.step)
-    return trainer.fit()
+    """Train a GAN as ``config`` says (or continue the run at ``resume``) and return the finished ``Run``.
+
+    Under torchrun every process calls this; rank 0 alone creates and writes the run directory.
+    """
+    with distributed.process_group(resolve_device(config.device)) as world:
+        if resume is not None:
+            def open_run() -> tuple[str, dict[str, Any]]:
+                run = RunDir.open(resume)
+                if not run.latest.is_file():
+                    raise RunError(f"{run.path}: no checkpoints/latest.pt to resume from")
+                resized = _keep_global_batch(config, load_checkpoint(run.latest), world.world_size)
+                resized.save(run.config_path)
+                return str(run.path), resized.to_dict()
+        else:
+            def open_run() -> tuple[str, dict[str, Any]]:
+                run = RunDir.create(config)
+                return str(run.path), run.config().to_dict()
+        path, config_dict = world.on_main(open_run)
+        run, config = RunDir(Path(path)), Config.from_dict(config_dict)
+        trainer = Trainer(config, run, resume=resume is not None, data=data, progress=progress)
+        if world.main:
+            log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
+                     "conditional" if config.conditional else "unconditional", config.model, config.dataset,
+                     len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
+                     trainer.device, f" × {world.world_size} processes" if world.enabled else "", trainer.step)
+        result = trainer.fit()
+        world.barrier()
+        return result
+
+
+def _keep_global_batch(config: Config, state: dict[str, Any], world_size: int) -> Config:
+    """The per-process batch that keeps a resumed run's global batch on ``world_size`` processes.
+
+    A run checkpointed on N processes continues on M with the same global batch (so the same data
+    stream: the batcher's position counts global batches), each process taking global / M images.
+    """
+    saved_world = int(state.get("world_size", 1))
+    if saved_world == world_size:
+        return config
+    global_batch = config.batch_size * saved_world
+    if global_batch % world_size:
+        raise RunError(f"cannot resume a run with global batch {global_batch} ({saved_world} × {config.batch_size}) "
+                       f"on {world_size} processes: use a process count that divides {global_batch}")
+    log.info("resuming a %d-process run on %d: --batch-size %d per process keeps the global batch of %d",
+             saved_world, world_size, global_batch // world_size, global_batch)
+    return config.replace(batch_size=global_batch // world_size)
 

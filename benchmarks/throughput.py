@@ -1,0 +1,233 @@
+"""Training-step throughput: ganforge's step against the canonical tutorial loop, side by side, in one run.
+
+The canonical loop is the one the PyTorch DCGAN tutorial and most GAN tutorials write: a DataLoader over a
+TensorDataset of float images, D ending in nn.Sigmoid with nn.BCELoss, label tensors built every step,
+separate real and fake D passes, D(fake) run again for the G step, default Adam, float32. Both train the
+same architecture (ganforge's layers) on the same synthetic images, on the same device.
+
+Measurements are interleaved (a window of each variant in turn, repeated), so a shared, noisy machine
+slows all of them alike; the table gives the median over windows of wall-clock img/s, and of img per
+CPU-second (process time: what the step costs, independent of how many other jobs share the cores).
+
+    python benchmarks/throughput.py                         # every architecture, ganforge defaults vs canonical
+    python benchmarks/throughput.py --arch mnist-dcgan --ablation --rounds 12
+    python benchmarks/throughput.py --arch mnist-dcgan --compile   # adds torch.compile and its compile time
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganforge import Config, ImageData
+from ganforge.device import resolve_device
+from ganforge.models import build_models
+from ganforge.runs import RunDir
+from ganforge.training.performance import cpu_has_amx
+from ganforge.training.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    model: str
+    channels: int
+    size: int
+    window: int  # steps per timed window
+    rounds: int
+
+
+ARCHS = {
+    "mnist-dcgan": Arch("mnist-dcgan", "dcgan", 1, 28, window=3, rounds=8),
+    "dcgan64": Arch("dcgan64", "dcgan", 3, 64, window=1, rounds=3),
+    "mlp": Arch("mlp", "mlp", 1, 28, window=5, rounds=6),
+}
+
+
+def synthetic(arch: Arch, n: int) -> ImageData:
+    rng = np.random.default_rng(0)
+    return ImageData(rng.integers(0, 256, (n, arch.channels, arch.size, arch.size), dtype=np.uint8), None, "synthetic")
+
+
+def canonical_step(arch: Arch, data: ImageData, batch: int, device: torch.device) -> Callable[[], None]:
+    """The tutorial loop's body, one call per step (the DataLoader restarts at each epoch's end)."""
+    torch.manual_seed(0)
+    netG, D = build_models(Config(model=arch.model), arch.channels, arch.size, 0)
+    netG, netD = netG.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)
+    criterion = nn.BCELoss()
+    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    images = torch.from_numpy(data.images).float() / 127.5 - 1.0
+    loader = DataLoader(TensorDataset(images), batch_size=batch, shuffle=True, drop_last=True)
+    state = {"it": iter(loader)}
+
+    def step() -> None:
+        try:
+            (real,) = next(state["it"])
+        except StopIteration:
+            state["it"] = iter(loader)
+            (real,) = next(state["it"])
+        real = real.to(device)
+        b = real.size(0)
+        netD.zero_grad()
+        label = torch.full((b,), 1.0, device=device)
+        output = netD(real).view(-1)
+        errD_real = criterion(output, label)
+        errD_real.backward()
+        noise = torch.randn(b, 100, device=device)
+        fake = netG(noise)
+        label.fill_(0.0)
+        output = netD(fake.detach()).view(-1)
+        errD_fake = criterion(output, label)
+        errD_fake.backward()
+        optD.step()
+        netG.zero_grad()
+        label.fill_(1.0)
+        output = netD(fake).view(-1)
+        errG = criterion(output, label)
+        errG.backward()
+        optG.step()
+
+    return step
+
+
+def ganforge_step(arch: Arch, data: ImageData, batch: int, device: torch.device, tmp: Path,
+                  **options) -> Callable[[], torch.Tensor]:
+    """The library's own Trainer.train_step (batcher, EMA update and all), with ``options`` as Config fields."""
+    cfg = Config(model=arch.model, batch_size=batch, device=str(device), out=str(tmp), **options)
+    return Trainer(cfg, RunDir(tmp), data=data, progress=False).train_step
+
+
+def step_flops(step: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def cpu_peak_gflops(fma_units: int, clock_ghz: float | None) -> tuple[float, str] | None:
+    """cores × FMA units × fp32 SIMD lanes × 2 (multiply + add) × clock, with the assumption spelled out."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    if clock_ghz is None:
+        named = re.search(r"model name.*@\s*([\d.]+)GHz", flags)
+        mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", flags)
+        clock_ghz = float(named.group(1)) if named else float(mhz.group(1)) / 1000 if mhz else None
+    if clock_ghz is None:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    peak = cores * fma_units * lanes * 2 * clock_ghz
+    return peak, f"{cores} cores × {fma_units} FMA units × {lanes} fp32 lanes × 2 × {clock_ghz:.2f} GHz"
+
+
+def measure(variants: dict[str, Callable[[], object]], window: int, rounds: int,
+            device: torch.device) -> dict[str, tuple[list[float], list[float]]]:
+    """Interleaved windows: per variant, lists of per-window wall and CPU seconds per step."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    out: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
+    for _ in range(rounds):
+        for name, step in variants.items():
+            sync()
+            w0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(window):
+                step()
+            sync()
+            out[name][0].append((time.perf_counter() - w0) / window)
+            out[name][1].append((time.process_time() - c0) / window)
+    return out
+
+
+def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: tuple[float, str] | None) -> None:
+    batch = args.batch
+    data = synthetic(arch, max(20 * batch, 1024))
+    rounds = args.rounds or arch.rounds
+    with tempfile.TemporaryDirectory() as tmp:
+        variants: dict[str, Callable[[], object]] = {"canonical": canonical_step(arch, data, batch, device)}
+        variants["ganforge"] = ganforge_step(arch, data, batch, device, Path(tmp) / "default")
+        if args.ablation:
+            for amp, cl in (("off", "off"), ("off", "on"), ("bf16", "off"), ("bf16", "on")):
+                try:
+                    variants[f"ganforge amp={amp} cl={cl}"] = ganforge_step(
+                        arch, data, batch, device, Path(tmp) / f"{amp}{cl}", amp=amp, channels_last=cl)
+                except Exception as e:  # e.g. bf16 where the device has none
+                    print(f"  (skipping amp={amp} cl={cl}: {e})")
+        compile_s = None
+        if args.compile:
+            compiled = ganforge_step(arch, data, batch, device, Path(tmp) / "compiled", compile=True)
+            t0 = time.perf_counter()
+            for _ in range(3):  # compiles G, D, and D without grad for the G step
+                compiled()
+            compile_s = time.perf_counter() - t0
+            variants["ganforge compile"] = compiled
+        if args.cuda_graphs:
+            graphs = ganforge_step(arch, data, batch, device, Path(tmp) / "graphs", cuda_graphs=True)
+            for _ in range(3):  # compile and record
+                graphs()
+            variants["ganforge cuda-graphs"] = graphs
+        # Counting also warms each variant up; a compiled step has the FLOPs of the plain one (and the
+        # counter's module hooks would make torch.compile warn), so it is not counted again.
+        compiled_names = ("ganforge compile", "ganforge cuda-graphs")
+        flops = {k: step_flops(v) for k, v in variants.items() if k not in compiled_names}
+        flops.update({k: flops["ganforge"] for k in compiled_names if k in variants})
+        for step in variants.values():
+            step()
+        times = measure(variants, arch.window, rounds, device)
+
+    base_wall = statistics.median(times["canonical"][0])
+    base_cpu = statistics.median(times["canonical"][1])
+    print(f"\n== {arch.name}: {arch.channels}×{arch.size}×{arch.size}, batch {batch}, {device}, "
+          f"{torch.get_num_threads()} threads, {rounds} rounds × {arch.window} steps")
+    print(f"{'variant':28s} {'img/s':>8s} {'ratio':>6s} {'img/CPU-s':>10s} {'ratio':>6s} {'GFLOP/step':>10s} {'GFLOP/s':>8s}")
+    for name, (wall, cpu) in times.items():
+        w, c = statistics.median(wall), statistics.median(cpu)
+        print(f"{name:28s} {batch / w:8.1f} {base_wall / w:5.2f}x {batch / c:10.1f} {base_cpu / c:5.2f}x "
+              f"{flops[name] / 1e9:10.2f} {flops[name] / 1e9 / w:8.1f}")
+    if peak is not None:
+        print(f"machine fp32 peak: {peak[0]:.0f} GFLOP/s ({peak[1]}; the FMA-unit count is an assumption)")
+        if cpu_has_amx():
+            print("  (bf16 runs on AMX tiles, whose peak is far above the fp32 figure: 1024 bf16 FLOP/cycle/core)")
+    if compile_s is not None:
+        plain, comp = statistics.median(times["ganforge"][0]), statistics.median(times["ganforge compile"][0])
+        gain = plain - comp
+        even = f"breaks even after {compile_s / gain:.0f} steps ({compile_s / gain * comp:.0f} s)" if gain > 0 \
+            else "never breaks even (no faster per step)"
+        print(f"torch.compile: {compile_s:.1f} s to compile; {even}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", default=",".join(ARCHS), help=f"comma-separated, from {', '.join(ARCHS)}")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: per architecture)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, = cores)")
+    ap.add_argument("--ablation", action="store_true", help="also each amp × channels-last combination")
+    ap.add_argument("--compile", action="store_true", help="also ganforge with torch.compile, and its compile time")
+    ap.add_argument("--cuda-graphs", action="store_true", help="also ganforge with --cuda-graphs (CUDA only)")
+    ap.add_argument("--fma-units", type=int, default=2, help="FMA units per core assumed for the fp32 peak")
+    ap.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak (default: /proc/cpuinfo)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    peak = cpu_peak_gflops(args.fma_units, args.clock_ghz) if device.type == "cpu" else None
+    for name in args.arch.split(","):
+        run_arch(ARCHS[name], args, device, peak)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

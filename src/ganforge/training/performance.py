@@ -1,0 +1,99 @@
+"""Speed settings resolved for one device: mixed precision, memory layout, fused Adam, torch.compile.
+
+Each option has an ``auto`` that is on only where benchmarks/throughput.py measured a gain (see
+benchmarks/README.md); the training loop itself stays free of precision and layout logic: it calls the
+modules returned by :func:`step_module`, which take and return float32 tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..errors import ConfigError
+
+
+def cpu_has_amx() -> bool:
+    """True on CPUs with AMX tiles (Sapphire Rapids and later), where oneDNN runs bf16 convolutions ~2x fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
+
+
+def resolve_amp(option: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``--amp`` on ``device``; None means float32 throughout."""
+    if option == "off":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":
+        # bf16 runs on every x86 CPU, but only AMX makes it fast; elsewhere it is an emulation.
+        supported = option == "bf16" or cpu_has_amx()
+    else:
+        supported = False
+    if option == "bf16" and not supported:
+        raise ConfigError(f"--amp bf16: {device.type} has no bfloat16 support here; use --amp auto or off")
+    return torch.bfloat16 if supported else None
+
+
+def resolve_channels_last(option: str, model: str, device: torch.device, amp: torch.dtype | None) -> bool:
+    """NHWC layout for the convolutional family: measured faster with bf16 on CPU and on CUDA (tensor cores)."""
+    if option == "off" or model != "dcgan":
+        return False
+    return option == "on" or device.type == "cuda" or amp is not None
+
+
+def make_adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float],
+              device: torch.device) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has one (CPU and CUDA): one pass over all tensors."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None)
+
+
+class StepModule(nn.Module):
+    """Runs ``module`` under autocast and in channels-last layout; returns float32, so losses stay exact.
+
+    Keeps the wrapped module's state dict keys untouched (it is never saved itself).
+    """
+
+    def __init__(self, module: nn.Module, device: torch.device, amp: torch.dtype | None,
+                 channels_last: bool) -> None:
+        super().__init__()
+        self.module, self.device_type, self.amp, self.channels_last = module, device.type, amp, channels_last
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device_type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            out = self.module(x, y)
+        return out.float()
+
+
+def step_module(module: nn.Module, device: torch.device, amp: torch.dtype | None, channels_last: bool,
+                compile: bool = False, cuda_graphs: bool = False) -> nn.Module:
+    """``module`` (possibly DDP-wrapped) as the training step calls it: autocast, layout, torch.compile.
+
+    ``cuda_graphs`` compiles with mode "reduce-overhead": inductor records CUDA graphs and replays them,
+    which removes the kernel-launch cost that dominates small models on a GPU.
+    """
+    wrapped: nn.Module = StepModule(module, device, amp, channels_last)
+    if compile or cuda_graphs:
+        wrapped = torch.compile(wrapped, mode="reduce-overhead" if cuda_graphs else None)
+    return wrapped
+
+
+def check_options(config: Config, device: torch.device) -> None:
+    """Fail early, naming the flag, where an option cannot work on this device."""
+    if config.cuda_graphs and device.type != "cuda":
+        raise ConfigError(f"--cuda-graphs needs a CUDA device, but training runs on {device.type}; drop the flag")
+
+
+def prepare_layout(module: nn.Module, channels_last: bool) -> nn.Module:
+    """Convert parameters (4-D conv weights) to channels-last in place; other tensors are unaffected."""
+    return module.to(memory_format=torch.channels_last) if channels_last else module
+
+
+__all__ = ["StepModule", "check_options", "cpu_has_amx", "make_adam", "prepare_layout", "resolve_amp",
+           "resolve_channels_last", "step_module"]
