@@ -20,6 +20,7 @@ from .training.checkpoint import generator_from_checkpoint
 # Options that may change when a run is resumed; everything else must match the run's config.yaml.
 RESUMABLE_OPTIONS = ("steps", "epochs", "time_limit", "device", "log_every", "sample_every",
                      "checkpoint_every", "keep_checkpoints")
+RESUMABLE_OPTIONS += ("eval_every", "eval_metrics", "eval_n", "eval_features")
 
 
 @dataclass(frozen=True)

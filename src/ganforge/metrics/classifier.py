@@ -151,13 +151,15 @@ def load_classifier(path: Path) -> tuple[DomainClassifier, dict[str, Any]]:
 
 
 def get_classifier(dataset: str, data_dir: str | Path | None, resolution: int | None = None,
-                   train_if_missing: bool = True, progress: bool = True) -> tuple[DomainClassifier, dict[str, Any], Path]:
-    """The cached classifier for ``dataset`` at ``resolution``, trained first when it is not cached yet."""
+                   train_if_missing: bool = True, progress: bool = True,
+                   retrain: bool = False) -> tuple[DomainClassifier, dict[str, Any], Path]:
+    """The cached classifier for ``dataset`` at ``resolution``, trained first when it is not cached yet
+    (or when ``retrain``)."""
     train = load_dataset(dataset, data_dir, "train", resolution)
     if train.labels is None:
         raise DataError(f"--dataset {dataset} has no labels, so no classifier features; use --features inception")
     path = classifier_path(dataset, train.resolution, train.channels, train.num_classes)
-    if path.is_file():
+    if path.is_file() and not retrain:
         model, report = load_classifier(path)
         return model, report, path
     if not train_if_missing:

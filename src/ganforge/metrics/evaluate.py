@@ -172,7 +172,8 @@ class Evaluator:
             classes = self.reference.present_classes()
         labels = generator_labels(generator, self.n, classes)
         fake = self.extractor(generated_batches(generator, self.n, self.seed, labels))
-        out: dict[str, Any] = {"features": self.extractor.description, "n": self.n}
+        out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
+                               "n": self.n}
         out.update(compute_metrics(self.metrics, self.real, fake))
         if self.extractor.has_classes and fake.probs is not None:
             predicted = fake.probs.argmax(1)
@@ -231,3 +232,29 @@ def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: s
 def jsonable(result: dict[str, Any]) -> dict[str, Any]:
     """Non-finite floats (a missing class makes ``class_ratio`` infinite) become null in JSON."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+
+
+def evaluate_run(path: str | Path, n: int = 10_000, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
+                 features: str = "auto", checkpoint: str | None = None, inception: str | Path | None = None,
+                 data_dir: str | Path | None = None, device: str = "auto", seed: int = 0) -> dict[str, Any]:
+    """Evaluate a run's generator against its training data and record the result in ``RUN/metrics.json``.
+
+    metrics.json maps each feature network (classifier, inception, torchscript) to its latest result.
+    """
+    from ..runs import RunDir, load_generator
+
+    run = RunDir.open(path)
+    config = run.config()
+    generator = load_generator(run.path, checkpoint=checkpoint, device=device)
+    if features == "auto" and inception is not None:
+        features = "inception"
+    result = evaluate_generator(generator, config.dataset, data_dir or config.data_dir, n, metrics, features,
+                                config.classes, inception=inception, seed=seed)
+    result["checkpoint"] = checkpoint or "generator.safetensors"
+    out = run.path / "metrics.json"
+    recorded = json.loads(out.read_text()) if out.is_file() else {}
+    recorded[result["features"]] = jsonable(result)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(recorded, indent=2) + "\n")
+    tmp.replace(out)
+    return result
