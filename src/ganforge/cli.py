@@ -281,6 +281,77 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
     log.info("wrote %s (%.0f s)", Path(run) / "probe.json", r.seconds)
 
 
+# -- evaluation (ganforge.metrics) -------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--n", "n", type=int, default=10000, show_default=True, help="generated images")
+@click.option("--metrics", type=str, default="fid,kid,is,pr,dc", show_default=True,
+              help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage)")
+@click.option("--features", type=str, default="auto", show_default=True,
+              help="inception, classifier, a TorchScript file, or auto (inception when its weights are cached)")
+@click.option("--inception", type=click.Path(dir_okay=False), default=None, help="inception-2015-12-05.pt to use")
+@click.option("--checkpoint", type=str, default=None,
+              help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
+@click.option("--data-dir", type=str, default=None, help="the dataset's files (default: the run's --data-dir)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the latents")
+@click.option("--device", type=str, default="auto", show_default=True)
+def evaluate(run: str, n: int, metrics: str, features: str, inception: str | None, checkpoint: str | None,
+             data_dir: str | None, seed: int, device: str) -> None:
+    """Score a run's generator against its training data; prints a table and writes RUN/metrics.json.
+
+    Real-data statistics are cached, so a second evaluation only pays for the generated side.
+
+    \b
+    Examples:
+      ganforge evaluate runs/mnist-dcgan
+      ganforge evaluate runs/mnist-dcgan --features classifier --metrics fid,pr --checkpoint best
+      ganforge evaluate runs/cifar10-dcgan --features inception --n 50000    # comparable with papers
+    """
+    from .metrics.evaluate import evaluate_run, parse_metrics
+
+    result = evaluate_run(run, n, parse_metrics(metrics), features, checkpoint, inception, data_dir, device, seed)
+    click.echo(format_result(result))
+
+
+def format_result(result: dict[str, Any]) -> str:
+    lines = [f"features: {result['features_detail']}", f"samples:  {result['n']} generated ({result['checkpoint']})"]
+    skip = {"features", "features_detail", "n", "checkpoint"}
+    for key, value in result.items():
+        if key in skip or key.endswith("_std"):
+            continue
+        std = result.get(f"{key}_std")
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"  {key:<16}{shown}{f' ± {std:.4f}' if std is not None else ''}")
+    return "\n".join(lines)
+
+
+@cli.group()
+def evaluator() -> None:
+    """The domain classifier whose features score generators offline (no Inception weights needed)."""
+
+
+@evaluator.command("train")
+@click.option("--dataset", type=str, required=True, help="a labelled dataset, e.g. mnist")
+@click.option("--data-dir", type=str, default=None, help="directory holding the dataset's files")
+@click.option("--image-size", type=int, default=None, help="resolution (default: the dataset's own)")
+@click.option("--force", is_flag=True, help="retrain even if a cached classifier exists")
+def evaluator_train(dataset: str, data_dir: str | None, image_size: int | None, force: bool) -> None:
+    """Train (once) and cache the classifier used by --features classifier.
+
+    \b
+    Examples:
+      ganforge evaluator train --dataset mnist --data-dir ../shared/data/mnist
+      ganforge evaluator train --dataset digits
+    """
+    from .metrics.classifier import get_classifier
+
+    _, report, path = get_classifier(dataset, data_dir, image_size, retrain=force)
+    acc = report.get("test_accuracy")
+    click.echo(f"{path}: {dataset} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
+               f"trained in {report['train_seconds']} s")
+
+
 def parse_int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]

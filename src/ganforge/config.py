@@ -92,6 +92,12 @@ class Config:
     sample_every: int = _opt(500, "run", "steps between sample grids")
     checkpoint_every: int = _opt(1000, "run", "steps between checkpoints")
     keep_checkpoints: int = _opt(3, "run", "step checkpoints kept besides latest.pt")
+    # evaluation during training (ganforge.metrics)
+    eval_every: int | None = _opt(None, "run", "steps between evaluations into metrics.jsonl (keeps checkpoints/best.pt)")
+    eval_metrics: list[str] = _opt(["fid", "kid", "pr", "dc"], "run",
+                                   "metrics at --eval-every (fid,kid,is,pr,dc); the first one picks best.pt")
+    eval_n: int = _opt(10000, "run", "generated images per evaluation")
+    eval_features: str = _opt("classifier", "run", "evaluation features: classifier, inception, auto or a TorchScript file")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -139,6 +145,7 @@ class Config:
             raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
         if self.max_images is not None and self.max_images < 1:
             raise ConfigError(f"--max-images must be at least 1, got {self.max_images}")
+        self._validate_eval()
         if self.model == "mlp" and (not self.g_hidden or not self.d_hidden or min(self.g_hidden + self.d_hidden) < 1):
             raise ConfigError("--g-hidden and --d-hidden need at least one positive size each")
 
@@ -146,6 +153,15 @@ class Config:
     def from_preset(cls, name: str, **overrides: Any) -> Config:
         """A named recipe (see ``ganforge.presets``) with some options changed."""
         return cls.from_dict({"preset": name, **overrides}, source=f"--preset {name}")
+
+    def _validate_eval(self) -> None:
+        from .metrics.evaluate import parse_metrics  # lazily: the metrics package imports this module
+
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError(f"--eval-every must be at least 1, got {self.eval_every}")
+        if self.eval_n < 2:
+            raise ConfigError(f"--eval-n must be at least 2, got {self.eval_n}")
+        parse_metrics(self.eval_metrics)
 
     def budget_steps(self) -> int | None:
         """Steps to train for: the explicit value, or the default when no budget was given at all."""

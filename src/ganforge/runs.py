@@ -20,7 +20,8 @@ from .training.checkpoint import generator_from_checkpoint
 # Options that may change when a run is resumed; everything else must match the run's config.yaml.
 RESUMABLE_OPTIONS = ("steps", "epochs", "time_limit", "device", "log_every", "sample_every",
                      "checkpoint_every", "keep_checkpoints",
-                     "amp", "channels_last", "compile", "cuda_graphs", "sync_bn")
+                     "amp", "channels_last", "compile", "cuda_graphs", "sync_bn",
+                     "eval_every", "eval_metrics", "eval_n", "eval_features")
 
 
 @dataclass(frozen=True)

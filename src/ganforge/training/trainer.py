@@ -22,6 +22,7 @@ from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
 from ..images import save_grid
 from ..losses import gradient_penalty, make_loss, r1_penalty
+from ..metrics.hook import EvalHook
 from ..models import Generator, build_models, make_latents
 from ..runs import RunDir, export_generator
 from . import distributed, performance
@@ -102,6 +103,7 @@ class Trainer:
 
         self.alarms = Alarms()
         self.step, self.elapsed = 0, 0.0
+        self.evaluator = EvalHook(config, run, data, self.device) if config.eval_every else None
         if resume:
             self._load(run.latest)
 
@@ -246,6 +248,9 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     flush()
                     self.save(elapsed())
+                if self.evaluator is not None and self.evaluator.due(self.step):
+                    flush()
+                    self.evaluator(self, elapsed())
             flush()
             bar.close()
             if self.step > start_step or not self.run.latest.exists():

@@ -1,0 +1,24 @@
+"""Sample quality: FID, KID, Inception Score, precision/recall, density/coverage on pluggable features.
+
+``evaluate_generator(G, "mnist", data_dir)`` is the one-call API; the metric functions in
+``distances`` work on any feature arrays.
+"""
+
+from .distances import (
+    MetricError,
+    class_coverage,
+    density_coverage,
+    frechet_distance,
+    frechet_distance_features,
+    inception_score,
+    kernel_inception_distance,
+    precision_recall,
+)
+from .evaluate import METRICS, Evaluator, evaluate_generator, real_stats, reference_data
+from .features import FeatureExtractor, Features, make_extractor
+
+__all__ = [
+    "METRICS", "Evaluator", "FeatureExtractor", "Features", "MetricError", "class_coverage", "density_coverage",
+    "evaluate_generator", "frechet_distance", "frechet_distance_features", "inception_score",
+    "kernel_inception_distance", "make_extractor", "precision_recall", "real_stats", "reference_data",
+]

@@ -1,0 +1,170 @@
+"""Sample-quality metrics as plain functions of feature arrays (or class probabilities).
+
+Every function takes numpy arrays [N, D] and is independent of any network, so each can be checked
+against known answers. Fréchet distance and KID follow StyleGAN2-ADA's ``metrics/`` (which match the
+TensorFlow originals); precision/recall follow Kynkäänniemi et al. 2019 and density/coverage Naeem et
+al. 2020.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from ..errors import GanforgeError
+
+
+class MetricError(GanforgeError):
+    """A metric cannot be computed from these features (too few samples, numerical failure)."""
+
+
+def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [D] and covariance [D, D] (unbiased, N - 1) in float64."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise MetricError(f"need at least 2 feature vectors [N, D] for statistics, got shape {x.shape}")
+    return x.mean(0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians, in float64.
+
+    When the product of the covariances is singular (fewer samples than dimensions, dead features),
+    ``eps`` is added to both diagonals. A square root with a non-negligible imaginary part means the
+    statistics are not valid covariances (usually far too few samples) and is an error.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
+        raise MetricError(f"mismatched statistics: means {mu1.shape} / {mu2.shape}, covariances {s1.shape} / {s2.shape}")
+    diff = mu1 - mu2
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(mu1)) * eps
+        covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise MetricError(f"Fréchet distance: the covariance square root has an imaginary part of "
+                              f"{np.abs(covmean.imag).max():.3g}; use more samples")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def frechet_distance_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets."""
+    return frechet_distance(*feature_stats(real), *feature_stats(fake))
+
+
+def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100,
+                              max_subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """KID (Bińkowski et al. 2018): unbiased MMD^2 with the kernel (x.y / D + 1)^3; (mean, std) over subsets."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    d = real.shape[1]
+    m = min(len(real), len(fake), max_subset_size)
+    if m < 2:
+        raise MetricError(f"KID needs at least 2 samples on each side, got {len(real)} real and {len(fake)} generated")
+    rng = np.random.default_rng(seed)
+    values = np.empty(num_subsets)
+    for i in range(num_subsets):
+        x = fake[rng.choice(len(fake), m, replace=False)]
+        y = real[rng.choice(len(real), m, replace=False)]
+        kxx = (x @ x.T / d + 1) ** 3
+        kyy = (y @ y.T / d + 1) ** 3
+        kxy = (x @ y.T / d + 1) ** 3
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values[i] = within - 2 * kxy.mean()
+    return float(values.mean()), float(values.std())
+
+
+def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """exp(E_x KL(p(y|x) || p(y))) per split of the class probabilities [N, K]; (mean, std) over splits."""
+    p = np.asarray(probs, np.float64)
+    if len(p) < splits:
+        raise MetricError(f"Inception Score with {splits} splits needs at least {splits} samples, got {len(p)}")
+    scores = []
+    for part in np.array_split(p, splits):
+        marginal = part.mean(0, keepdims=True)
+        kl = np.sum(part * (np.log(np.clip(part, 1e-30, None)) - np.log(np.clip(marginal, 1e-30, None))), axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+# -- k-nearest-neighbour manifolds ----------------------------------------------------------------------
+
+CHUNK = 2048  # rows of the pairwise-distance matrix held at once
+
+
+def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances [len(a), len(b)], clamped at 0."""
+    d = (a * a).sum(1, keepdim=True) - 2 * a @ b.T + (b * b).sum(1)
+    return d.clamp_(min=0)
+
+
+def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Squared distance from each row of ``x`` to its k-th nearest other row."""
+    if len(x) <= k:
+        raise MetricError(f"k-NN radii with k={k} need more than {k} samples, got {len(x)}")
+    out = []
+    for i in range(0, len(x), CHUNK):
+        d = _sq_dists(x[i:i + CHUNK], x)
+        d[torch.arange(len(d)), torch.arange(i, i + len(d))] = 0  # the point itself is the 0-th neighbour
+        out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])
+    return torch.cat(out)
+
+
+def _in_balls(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """For each point: how many balls (centre, squared radius) contain it."""
+    counts = []
+    for i in range(0, len(points), CHUNK):
+        counts.append((_sq_dists(points[i:i + CHUNK], centres) <= radii).sum(1))
+    return torch.cat(counts)
+
+
+def _as_tensor(x: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, np.float32))
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019).
+
+    Precision: the fraction of generated samples inside the real manifold (the union of balls around
+    real samples reaching their k-th nearest real neighbour); recall: the fraction of real samples
+    inside the generated manifold.
+    """
+    r, f = _as_tensor(real), _as_tensor(fake)
+    precision = (_in_balls(f, r, knn_radii(r, k)) > 0).float().mean().item()
+    recall = (_in_balls(r, f, knn_radii(f, k)) > 0).float().mean().item()
+    return precision, recall
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), on balls around real samples only.
+
+    Density: how many real balls contain each generated sample, / k, averaged (1 when the distributions
+    match, can exceed 1); coverage: the fraction of real balls holding at least one generated sample.
+    """
+    r, f = _as_tensor(real), _as_tensor(fake)
+    radii = knn_radii(r, k)
+    density = _in_balls(f, r, radii).float().mean().item() / k
+    covered = torch.zeros(len(r), dtype=torch.bool)
+    for i in range(0, len(r), CHUNK):
+        nearest = _sq_dists(r[i:i + CHUNK], f).min(1).values
+        covered[i:i + CHUNK] = nearest <= radii[i:i + CHUNK]
+    return density, covered.float().mean().item()
+
+
+def class_coverage(predicted: np.ndarray, num_classes: int, classes: Sequence[int] | None = None) -> dict[str, float]:
+    """The mode-collapse alarm from predicted classes: how many of the expected classes appear, how unevenly.
+
+    The expected classes are ``classes``, or 0..num_classes-1. ``class_ratio`` is the most frequent
+    expected class's count over the least frequent's: 1 is perfectly even, inf means a class is missing.
+    """
+    expected = np.asarray(list(classes) if classes else range(num_classes), np.int64)
+    counts = np.array([(np.asarray(predicted) == c).sum() for c in expected])
+    present = int((counts > 0).sum())
+    ratio = float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
+    return {"classes_present": present, "class_ratio": ratio}

@@ -1,0 +1,260 @@
+"""Evaluating a generator: the metric registry, cached real-data statistics, and the one-call API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import ImageData, load_dataset
+from ..download import cache_root
+from ..errors import ConfigError
+from ..models import Generator, make_latents
+from .distances import (
+    MetricError,
+    class_coverage,
+    density_coverage,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    precision_recall,
+)
+from .features import FeatureExtractor, Features, make_extractor
+
+log = logging.getLogger("ganforge")
+
+REAL_KEEP = 50_000  # real feature vectors kept in the cache for KID, precision/recall, density/coverage
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    keys: tuple[str, ...]  # what it adds to the result
+    primary: str  # the key that ranks checkpoints
+    higher_is_better: bool
+    needs_probs: bool = False
+
+
+METRICS: dict[str, Metric] = {
+    "fid": Metric("fid", ("fid",), "fid", False),
+    "kid": Metric("kid", ("kid", "kid_std"), "kid", False),
+    "is": Metric("is", ("is", "is_std"), "is", True, needs_probs=True),
+    "pr": Metric("pr", ("precision", "recall"), "recall", True),
+    "dc": Metric("dc", ("density", "coverage"), "coverage", True),
+}
+
+
+def parse_metrics(names: str | Sequence[str]) -> list[str]:
+    """``"fid,kid"`` or a list -> validated metric names, in the given order."""
+    items = [m.strip() for m in names.split(",")] if isinstance(names, str) else list(names)
+    items = [m for m in items if m]
+    bad = [m for m in items if m not in METRICS]
+    if bad or not items:
+        raise ConfigError(f"--metrics: unknown metric {', '.join(bad) or '(none given)'}; choose from "
+                          f"{', '.join(METRICS)}")
+    return items
+
+
+# -- real-data statistics, cached ---------------------------------------------------------------------
+
+@dataclass
+class RealStats:
+    mu: np.ndarray  # float64 [D], over the whole reference set
+    sigma: np.ndarray  # float64 [D, D]
+    features: np.ndarray  # float32 [<= REAL_KEEP, D], a seeded subset for the k-NN and kernel metrics
+    count: int
+
+
+def _data_digest(data: ImageData) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(data.images).data)
+    if data.labels is not None:
+        h.update(np.ascontiguousarray(data.labels).data)
+    return h.hexdigest()
+
+
+def stats_path(data: ImageData, split: str, extractor: FeatureExtractor) -> Path:
+    """Cache file named by everything that produced the statistics: data, split, size, feature network."""
+    spec = {"version": 1, "dataset": data.name, "split": split, "shape": list(data.images.shape),
+            "data": _data_digest(data), "features": extractor.ident, "keep": REAL_KEEP}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_root() / "stats" / f"{data.name}-{split}-{data.resolution}px-{extractor.name}-{key}.npz"
+
+
+def real_stats(data: ImageData, extractor: FeatureExtractor, split: str = "train", cache: bool = True) -> RealStats:
+    path = stats_path(data, split, extractor)
+    if cache and path.is_file():
+        with np.load(path) as f:
+            return RealStats(f["mu"], f["sigma"], f["features"], int(f["count"]))
+    log.info("metrics: computing %s features of %d real images (%s split); cached in %s",
+             extractor.name, len(data), split, path.parent)
+    feats = extractor(data.images).features
+    mu, sigma = stats_of(feats)
+    keep = feats
+    if len(feats) > REAL_KEEP:
+        keep = feats[np.sort(np.random.default_rng(0).choice(len(feats), REAL_KEEP, replace=False))]
+    stats = RealStats(mu, sigma, keep, len(feats))
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez(tmp, mu=mu, sigma=sigma, features=keep, count=np.int64(len(feats)))
+        tmp.replace(path)
+    return stats
+
+
+def stats_of(features: np.ndarray, chunk: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance in float64, accumulated in chunks (Inception features are large)."""
+    n = len(features)
+    if n < 2:
+        raise MetricError(f"need at least 2 samples for a covariance, got {n}")
+    mu = np.zeros(features.shape[1])
+    for i in range(0, n, chunk):
+        mu += features[i:i + chunk].astype(np.float64).sum(0)
+    mu /= n
+    sigma = np.zeros((features.shape[1],) * 2)
+    for i in range(0, n, chunk):
+        x = features[i:i + chunk].astype(np.float64) - mu
+        sigma += x.T @ x
+    return mu, sigma / (n - 1)
+
+
+# -- the generated side ---------------------------------------------------------------------------------
+
+def generator_labels(generator: Generator, n: int, classes: Sequence[int] | None = None) -> torch.Tensor | None:
+    """Conditional models: classes in turn (evenly), from ``classes`` or all of them."""
+    if not generator.conditional:
+        return None
+    pool = list(classes) if classes else list(range(generator.num_classes))
+    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
+
+
+def generated_batches(generator: Generator, n: int, seed: int, labels: torch.Tensor | None,
+                      batch_size: int = BATCH) -> Iterator[torch.Tensor]:
+    """uint8 [B, C, H, W] batches, quantised as saved images are (so they match the real data's type)."""
+    z = make_latents(n, generator.z_dim, seed)
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            y = None if labels is None else labels[i:i + batch_size]
+            x = generator.sample(len(z[i:i + batch_size]), labels=y, z=z[i:i + batch_size], batch_size=batch_size)
+            yield x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
+# -- the evaluator ----------------------------------------------------------------------------------------
+
+class Evaluator:
+    """Real statistics computed (or loaded) once; each call evaluates one generator against them."""
+
+    def __init__(self, reference: ImageData, extractor: FeatureExtractor, metrics: Sequence[str] = ("fid",),
+                 n: int = 10_000, seed: int = 0, split: str = "train", cache: bool = True) -> None:
+        self.metrics = parse_metrics(metrics)
+        if n < 2:
+            raise ConfigError(f"--n must be at least 2, got {n}")
+        for m in self.metrics:
+            if METRICS[m].needs_probs and extractor.name == "torchscript":
+                raise ConfigError(f"--metrics {m} needs class probabilities, which --features PATH does not give")
+        self.reference, self.extractor, self.n, self.seed = reference, extractor, n, seed
+        self.real = real_stats(reference, extractor, split, cache)
+
+    def __call__(self, generator: Generator, classes: Sequence[int] | None = None) -> dict[str, Any]:
+        if (generator.channels, generator.resolution) != (self.reference.channels, self.reference.resolution):
+            raise ConfigError(f"the generator makes {generator.channels}×{generator.resolution}px images but the "
+                              f"reference data are {self.reference.channels}×{self.reference.resolution}px")
+        if classes is None and self.reference.labels is not None and generator.conditional:
+            classes = self.reference.present_classes()
+        labels = generator_labels(generator, self.n, classes)
+        fake = self.extractor(generated_batches(generator, self.n, self.seed, labels))
+        out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
+                               "n": self.n}
+        out.update(compute_metrics(self.metrics, self.real, fake))
+        if self.extractor.has_classes and fake.probs is not None:
+            predicted = fake.probs.argmax(1)
+            out.update(class_coverage(predicted, fake.probs.shape[1] if classes is None else 0, classes))
+            if labels is not None:
+                out["label_accuracy"] = float((predicted == labels.numpy()).mean())
+        return out
+
+
+def compute_metrics(metrics: Sequence[str], real: RealStats, fake: Features, seed: int = 0) -> dict[str, float]:
+    out: dict[str, float] = {}
+    # k-NN metrics compare equal numbers of real and generated samples, as in both papers.
+    rng = np.random.default_rng(seed)
+    m = min(len(real.features), len(fake.features))
+    real_sub = real.features[np.sort(rng.choice(len(real.features), m, replace=False))]
+    for name in metrics:
+        if name == "fid":
+            out["fid"] = frechet_distance(real.mu, real.sigma, *stats_of(fake.features))
+        elif name == "kid":
+            out["kid"], out["kid_std"] = kernel_inception_distance(real.features, fake.features, seed=seed)
+        elif name == "is":
+            if fake.probs is None:
+                raise MetricError("the Inception Score needs class probabilities; these features have none")
+            out["is"], out["is_std"] = inception_score(fake.probs)
+        elif name == "pr":
+            out["precision"], out["recall"] = precision_recall(real_sub, fake.features[:m])
+        elif name == "dc":
+            out["density"], out["coverage"] = density_coverage(real_sub, fake.features[:m])
+    return out
+
+
+def reference_data(dataset: str, data_dir: str | Path | None, resolution: int | None = None,
+                   classes: Sequence[int] | None = None, split: str = "train") -> ImageData:
+    """The real images generated ones are compared with: the split at ``resolution``, restricted to ``classes``."""
+    data = load_dataset(dataset, data_dir, split, resolution)
+    return data.select_classes(list(classes)) if classes else data
+
+
+def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: str | Path | None = None,
+                       n: int = 10_000, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
+                       features: str = "auto", classes: Sequence[int] | None = None, split: str = "train",
+                       inception: str | Path | None = None, seed: int = 0, cache: bool = True) -> dict[str, Any]:
+    """Quality metrics of ``generator`` against ``dataset``'s ``split`` (restricted to ``classes``).
+
+    ``features``: ``auto`` (Inception when its weights are cached or given, else the classifier),
+    ``inception``, ``classifier`` or a TorchScript file. The result names the features used; the
+    Fréchet distance is under ``fid`` whichever features computed it.
+
+    >>> evaluate_generator(G, "mnist", "../shared/data/mnist", features="classifier")["fid"]
+    """
+    reference = reference_data(dataset, data_dir, generator.resolution, classes, split)
+    extractor = make_extractor(features, dataset, data_dir, generator.resolution, inception, generator.device)
+    return Evaluator(reference, extractor, metrics, n, seed, split, cache)(generator, classes)
+
+
+def jsonable(result: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite floats (a missing class makes ``class_ratio`` infinite) become null in JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+
+
+def evaluate_run(path: str | Path, n: int = 10_000, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
+                 features: str = "auto", checkpoint: str | None = None, inception: str | Path | None = None,
+                 data_dir: str | Path | None = None, device: str = "auto", seed: int = 0) -> dict[str, Any]:
+    """Evaluate a run's generator against its training data and record the result in ``RUN/metrics.json``.
+
+    metrics.json maps each feature network (classifier, inception, torchscript) to its latest result.
+    """
+    from ..runs import RunDir, load_generator
+
+    run = RunDir.open(path)
+    config = run.config()
+    generator = load_generator(run.path, checkpoint=checkpoint, device=device)
+    if features == "auto" and inception is not None:
+        features = "inception"
+    result = evaluate_generator(generator, config.dataset, data_dir or config.data_dir, n, metrics, features,
+                                config.classes, inception=inception, seed=seed)
+    result["checkpoint"] = checkpoint or "generator.safetensors"
+    out = run.path / "metrics.json"
+    recorded = json.loads(out.read_text()) if out.is_file() else {}
+    recorded[result["features"]] = jsonable(result)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(recorded, indent=2) + "\n")
+    tmp.replace(out)
+    return result

@@ -1,0 +1,84 @@
+"""Evaluation during training: every ``eval_every`` steps, metrics into metrics.jsonl and the best checkpoint
+kept as checkpoints/best.pt (ranked by the first of ``eval_metrics``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any, Protocol
+
+import torch
+
+from ..config import Config
+from ..data import ImageData
+from ..models import Generator
+from ..runs import RunDir
+from ..training.checkpoint import mark_best
+from .evaluate import METRICS, Evaluator, jsonable
+from .features import make_extractor
+
+log = logging.getLogger("ganforge")
+
+
+class _Trainer(Protocol):  # what the hook needs from the trainer
+    step: int
+    train_classes: list[int]
+
+    def sampling_generator(self) -> Generator: ...
+
+    def save(self, elapsed: float) -> Any: ...
+
+
+class EvalHook:
+    def __init__(self, config: Config, run: RunDir, data: ImageData, device: torch.device) -> None:
+        assert config.eval_every is not None
+        self.every, self.run = config.eval_every, run
+        extractor = make_extractor(config.eval_features, config.dataset, config.data_dir, data.resolution,
+                                   device=device)
+        log.info("eval every %d steps: %s on %d samples, %s", self.every, ",".join(config.eval_metrics),
+                 config.eval_n, extractor.description)
+        self.evaluator = Evaluator(data, extractor, config.eval_metrics, config.eval_n, seed=config.seed)
+        self.metric = METRICS[config.eval_metrics[0]]
+        self.best = self._best_so_far()
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def _better(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best if self.metric.higher_is_better else value < self.best
+
+    def _best_so_far(self) -> float | None:
+        """On resume: the best value among the rows kept in metrics.jsonl (best.pt still points at it)."""
+        best, self.best = None, None
+        if self.run.metrics.is_file() and (self.run.checkpoints / "best.pt").is_file():
+            for line in self.run.metrics.read_text().splitlines():
+                value = json.loads(line).get(self.metric.primary) if line.strip() else None
+                if isinstance(value, int | float) and self._better(value):
+                    best = self.best = float(value)
+        return best
+
+    def __call__(self, trainer: _Trainer, elapsed: float) -> dict[str, Any]:
+        # Own RNG state: evaluating must not change what the run does next (bit-exact resume).
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            result = self.evaluator(trainer.sampling_generator(), trainer.train_classes or None)
+        row = {"step": trainer.step, "seconds": round(elapsed, 3), **jsonable(result)}
+        row.pop("features_detail")  # the log line at the start names the network in full
+        with open(self.run.metrics, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        value = result[self.metric.primary]
+        improved = self._better(value)
+        if improved:
+            self.best = value
+            if not (self.run.checkpoints / f"step-{trainer.step:08d}.pt").is_file():
+                trainer.save(elapsed)
+            mark_best(self.run.checkpoints, trainer.step)
+        shown = ", ".join(f"{k} {result[k]:.4g}" for m in self.evaluator.metrics for k in METRICS[m].keys
+                          if not k.endswith("_std"))
+        log.info("eval step %d: %s%s", trainer.step, shown, "  (best)" if improved else "")
+        return result
