@@ -136,8 +136,8 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
     inside the generated manifold.
     """
     r, f = _as_tensor(real), _as_tensor(fake)
-    precision = (_in_balls(f, r, knn_radii(r, k)) > 0).float().mean().item()
-    recall = (_in_balls(r, f, knn_radii(f, k)) > 0).float().mean().item()
+    precision = (_in_balls(f, r, knn_radii(r, k)) > 0).double().mean().item()
+    recall = (_in_balls(r, f, knn_radii(f, k)) > 0).double().mean().item()
     return precision, recall
 
 
@@ -149,12 +149,12 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
     """
     r, f = _as_tensor(real), _as_tensor(fake)
     radii = knn_radii(r, k)
-    density = _in_balls(f, r, radii).float().mean().item() / k
+    density = _in_balls(f, r, radii).double().mean().item() / k
     covered = torch.zeros(len(r), dtype=torch.bool)
     for i in range(0, len(r), CHUNK):
         nearest = _sq_dists(r[i:i + CHUNK], f).min(1).values
         covered[i:i + CHUNK] = nearest <= radii[i:i + CHUNK]
-    return density, covered.float().mean().item()
+    return density, covered.double().mean().item()
 
 
 def class_coverage(predicted: np.ndarray, num_classes: int, classes: Sequence[int] | None = None) -> dict[str, float]:
