@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ganforge import load_dataset
-from ganforge.metrics import classifier, frechet_distance, precision_recall
-from ganforge.metrics.evaluate import Evaluator, stats_of
+from ganforge.metrics import classifier, feature_stats, frechet_distance, precision_recall
+from ganforge.metrics.evaluate import Evaluator
 from ganforge.metrics.features import make_extractor
 
 MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -44,7 +44,7 @@ def test_distance_ranks_degradations(extractor):
     real = Evaluator(train, extractor, ["fid"], n=5000).real
     fds = []
     for images in (test, noisy(0.1), noisy(0.3), noisy(0.6)):
-        fds.append(frechet_distance(real.mu, real.sigma, *stats_of(extractor(images).features)))
+        fds.append(frechet_distance(real.mu, real.sigma, *feature_stats(extractor(images).features)))
     assert fds == sorted(fds) and fds[-1] > 10 * fds[0]
     # Held-out real digits lie mostly on the real manifold.
     p, r = precision_recall(real.features[:5000], extractor(test).features)
