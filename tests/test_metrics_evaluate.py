@@ -153,3 +153,17 @@ def test_unlabelled_data_has_no_classifier(tmp_path):
 
     with pytest.raises(DataError, match="use --features inception"):
         train_classifier(replace(data, labels=None))
+
+
+def test_resumed_run_remembers_its_best(tmp_path):
+    opts = dict(dataset="digits", ngf=4, ndf=4, checkpoint_every=4, eval_every=4, eval_n=200, eval_metrics=["fid"])
+    run = train(Config(out=str(tmp_path / "run"), steps=8, **opts), progress=False)
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    best_before = min(r["fid"] for r in rows if "fid" in r)
+    train(Config(out=str(run.path), steps=12, **opts), resume=run.path, progress=False)
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    evals = {r["step"]: r["fid"] for r in rows if "fid" in r}
+    assert sorted(evals) == [4, 8, 12]
+    best_step = min(evals, key=evals.get)
+    best = torch.load(run.path / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] == best_step and min(evals.values()) <= best_before
