@@ -167,3 +167,13 @@ def test_resumed_run_remembers_its_best(tmp_path):
     best_step = min(evals, key=evals.get)
     best = torch.load(run.path / "checkpoints" / "best.pt", weights_only=True)
     assert best["step"] == best_step and min(evals.values()) <= best_before
+
+
+def test_training_rows_equal_evaluate_of_that_checkpoint(tmp_path):
+    from ganforge.metrics.evaluate import evaluate_run
+
+    run = train(Config(dataset="digits", steps=6, ngf=4, ndf=4, eval_every=6, eval_n=300, eval_metrics=["fid", "pr"],
+                       seed=5, out=str(tmp_path / "run")), progress=False)
+    row = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()][-1]
+    again = evaluate_run(run.path, n=300, metrics="fid,pr", features="classifier", checkpoint="6")
+    assert abs(row["fid"] - again["fid"]) < 1e-6 and abs(row["recall"] - again["recall"]) < 1e-9

@@ -38,7 +38,9 @@ class EvalHook:
                                    device=device)
         log.info("eval every %d steps: %s on %d samples, %s", self.every, ",".join(config.eval_metrics),
                  config.eval_n, extractor.description)
-        self.evaluator = Evaluator(data, extractor, config.eval_metrics, config.eval_n, seed=config.seed)
+        # Latent seed 0 whatever the run's seed, like `ganforge evaluate`: runs are scored on the same z, and
+        # a row here equals `ganforge evaluate RUN --checkpoint STEP --n eval_n` for the same features.
+        self.evaluator = Evaluator(data, extractor, config.eval_metrics, config.eval_n, seed=0)
         self.metric = METRICS[config.eval_metrics[0]]
         self.best: float | None = None
         self._resumed = False
