@@ -26,6 +26,10 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-cond": ("fast", {"conditional": True}),
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
+    "w32-ema": ("paper", {"ngf": 32, "ndf": 32, "ema_decay": 0.999}),
+    "w32-ema-lr": ("paper", {"ngf": 32, "ndf": 32, "ema_decay": 0.999, "lr_g": 4e-4, "lr_d": 4e-4}),
+    "w32-ema-b128": ("paper", {"ngf": 32, "ndf": 32, "ema_decay": 0.999, "batch_size": 128, "lr_g": 4e-4, "lr_d": 4e-4}),
+    "w32-ema-cond": ("paper", {"ngf": 32, "ndf": 32, "ema_decay": 0.999, "conditional": True}),
 }
 
 
@@ -36,7 +40,7 @@ def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path
                                          checkpoint_every=10**9, **extra)
     run = ganforge.train(config, progress=False)
     G = ganforge.load_generator(run.path)
-    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, features="classifier")
+    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid", features="classifier")
     return {"candidate": name, "steps": run.step, **scores}
 
 
@@ -55,7 +59,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}")
     if "paper" not in names:
-        names.insert(0, "paper")
+        names.append("paper")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:

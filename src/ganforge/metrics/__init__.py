@@ -8,10 +8,12 @@ from .distances import (
     MetricError,
     class_coverage,
     density_coverage,
+    feature_stats,
     frechet_distance,
     frechet_distance_features,
     inception_score,
     kernel_inception_distance,
+    manifold_metrics,
     precision_recall,
 )
 from .evaluate import METRICS, Evaluator, evaluate_generator, real_stats, reference_data
@@ -19,6 +21,6 @@ from .features import FeatureExtractor, Features, make_extractor
 
 __all__ = [
     "METRICS", "Evaluator", "FeatureExtractor", "Features", "MetricError", "class_coverage", "density_coverage",
-    "evaluate_generator", "frechet_distance", "frechet_distance_features", "inception_score",
-    "kernel_inception_distance", "make_extractor", "precision_recall", "real_stats", "reference_data",
+    "evaluate_generator", "feature_stats", "frechet_distance", "frechet_distance_features", "inception_score",
+    "kernel_inception_distance", "make_extractor", "manifold_metrics", "precision_recall", "real_stats", "reference_data",
 ]

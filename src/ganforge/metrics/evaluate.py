@@ -21,11 +21,11 @@ from ..models import Generator, make_latents
 from .distances import (
     MetricError,
     class_coverage,
-    density_coverage,
+    feature_stats,
     frechet_distance,
     inception_score,
     kernel_inception_distance,
-    precision_recall,
+    manifold_metrics,
 )
 from .features import FeatureExtractor, Features, make_extractor
 
@@ -98,7 +98,7 @@ def real_stats(data: ImageData, extractor: FeatureExtractor, split: str = "train
     log.info("metrics: computing %s features of %d real images (%s split); cached in %s",
              extractor.name, len(data), split, path.parent)
     feats = extractor(data.images).features
-    mu, sigma = stats_of(feats)
+    mu, sigma = feature_stats(feats)
     keep = feats
     if len(feats) > REAL_KEEP:
         keep = feats[np.sort(np.random.default_rng(0).choice(len(feats), REAL_KEEP, replace=False))]
@@ -109,22 +109,6 @@ def real_stats(data: ImageData, extractor: FeatureExtractor, split: str = "train
         np.savez(tmp, mu=mu, sigma=sigma, features=keep, count=np.int64(len(feats)))
         tmp.replace(path)
     return stats
-
-
-def stats_of(features: np.ndarray, chunk: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance in float64, accumulated in chunks (Inception features are large)."""
-    n = len(features)
-    if n < 2:
-        raise MetricError(f"need at least 2 samples for a covariance, got {n}")
-    mu = np.zeros(features.shape[1])
-    for i in range(0, n, chunk):
-        mu += features[i:i + chunk].astype(np.float64).sum(0)
-    mu /= n
-    sigma = np.zeros((features.shape[1],) * 2)
-    for i in range(0, n, chunk):
-        x = features[i:i + chunk].astype(np.float64) - mu
-        sigma += x.T @ x
-    return mu, sigma / (n - 1)
 
 
 # -- the generated side ---------------------------------------------------------------------------------
@@ -189,19 +173,20 @@ def compute_metrics(metrics: Sequence[str], real: RealStats, fake: Features, see
     rng = np.random.default_rng(seed)
     m = min(len(real.features), len(fake.features))
     real_sub = real.features[np.sort(rng.choice(len(real.features), m, replace=False))]
+    manifold: dict[str, float] | None = None
     for name in metrics:
         if name == "fid":
-            out["fid"] = frechet_distance(real.mu, real.sigma, *stats_of(fake.features))
+            out["fid"] = frechet_distance(real.mu, real.sigma, *feature_stats(fake.features))
         elif name == "kid":
             out["kid"], out["kid_std"] = kernel_inception_distance(real.features, fake.features, seed=seed)
         elif name == "is":
             if fake.probs is None:
                 raise MetricError("the Inception Score needs class probabilities; these features have none")
             out["is"], out["is_std"] = inception_score(fake.probs)
-        elif name == "pr":
-            out["precision"], out["recall"] = precision_recall(real_sub, fake.features[:m])
-        elif name == "dc":
-            out["density"], out["coverage"] = density_coverage(real_sub, fake.features[:m])
+        elif name in ("pr", "dc"):
+            if manifold is None:  # one pass over the real-to-generated distances serves both
+                manifold = manifold_metrics(real_sub, fake.features[:m], pr="pr" in metrics, dc="dc" in metrics)
+            out.update({k: manifold[k] for k in METRICS[name].keys})
     return out
 
 

@@ -24,7 +24,8 @@ from .classifier import DomainClassifier, get_classifier
 INCEPTION = RemoteFile(
     "inception-2015-12-05.pt",
     ["https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"],
-    # No checksum is pinned here (see docs/metrics.md): the loaded file is checked by its output shape instead.
+    # No checksum is pinned (none could be verified offline; see docs/metrics.md). Instead every result
+    # names the sha256 of the file it used, so numbers stay traceable to the exact weights.
 )
 
 
@@ -87,7 +88,7 @@ class InceptionFeatures(FeatureExtractor):
         super().__init__(device)
         self.model = _load_torchscript(path, self.device, "--inception")
         self.ident = "inception-" + _digest(path)[:12]
-        self.description = f"inception ({path})"
+        self.description = f"inception ({path}, sha256 {self.ident.removeprefix('inception-')}…)"
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.shape[1] == 1:  # grayscale -> RGB, as StyleGAN2-ADA does
@@ -104,7 +105,7 @@ class TorchScriptFeatures(FeatureExtractor):
         super().__init__(device)
         self.model = _load_torchscript(path, self.device, "--features")
         self.ident = "torchscript-" + _digest(path)[:12]
-        self.description = f"torchscript ({path})"
+        self.description = f"torchscript ({path}, sha256 {self.ident.removeprefix('torchscript-')}…)"
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
         out = self.model(images.float().div(127.5).sub(1.0))

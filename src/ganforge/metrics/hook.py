@@ -38,9 +38,12 @@ class EvalHook:
                                    device=device)
         log.info("eval every %d steps: %s on %d samples, %s", self.every, ",".join(config.eval_metrics),
                  config.eval_n, extractor.description)
-        self.evaluator = Evaluator(data, extractor, config.eval_metrics, config.eval_n, seed=config.seed)
+        # Latent seed 0 whatever the run's seed, like `ganforge evaluate`: runs are scored on the same z, and
+        # a row here equals `ganforge evaluate RUN --checkpoint STEP --n eval_n` for the same features.
+        self.evaluator = Evaluator(data, extractor, config.eval_metrics, config.eval_n, seed=0)
         self.metric = METRICS[config.eval_metrics[0]]
-        self.best = self._best_so_far()
+        self.best: float | None = None
+        self._resumed = False
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
@@ -53,16 +56,21 @@ class EvalHook:
         return value > self.best if self.metric.higher_is_better else value < self.best
 
     def _best_so_far(self) -> float | None:
-        """On resume: the best value among the rows kept in metrics.jsonl (best.pt still points at it)."""
-        best, self.best = None, None
-        if self.run.metrics.is_file() and (self.run.checkpoints / "best.pt").is_file():
-            for line in self.run.metrics.read_text().splitlines():
-                value = json.loads(line).get(self.metric.primary) if line.strip() else None
-                if isinstance(value, int | float) and self._better(value):
-                    best = self.best = float(value)
-        return best
+        """On resume: the best value among the rows kept in metrics.jsonl (best.pt still points at it).
+
+        Read at the first evaluation, after the trainer dropped rows logged past its checkpoint.
+        """
+        if not (self.run.metrics.is_file() and (self.run.checkpoints / "best.pt").is_file()):
+            return None
+        rows = (json.loads(line) for line in self.run.metrics.read_text().splitlines() if line.strip())
+        values = [v for r in rows if isinstance(v := r.get(self.metric.primary), int | float) and math.isfinite(v)]
+        if not values:
+            return None
+        return float(max(values) if self.metric.higher_is_better else min(values))
 
     def __call__(self, trainer: _Trainer, elapsed: float) -> dict[str, Any]:
+        if not self._resumed:
+            self.best, self._resumed = self._best_so_far(), True
         # Own RNG state: evaluating must not change what the run does next (bit-exact resume).
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
