@@ -91,3 +91,14 @@ def test_sampling_is_seeded_and_chunked():
     a, b = G.sample(7, seed=3, batch_size=2), G.sample(7, seed=3)
     assert torch.allclose(a, b, atol=1e-6)
     assert not torch.allclose(a, G.sample(7, seed=4))
+
+
+def test_conditional_dcgan_d_sees_label_planes_and_projects():
+    from ganforge.models.dcgan import DCGANDiscriminator
+
+    D = DCGANDiscriminator(channels=1, resolution=28, ndf=4, num_classes=10)
+    assert _layers(D, nn.Conv2d)[0].in_channels == 1 + 10
+    x = torch.randn(2, 1, 28, 28)
+    D.eval()
+    a, b = D(x, torch.tensor([3, 3])), D(x, torch.tensor([4, 4]))
+    assert not torch.allclose(a, b)  # the label changes the logit

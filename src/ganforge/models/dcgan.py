@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -85,7 +86,7 @@ class DCGANDiscriminator(Discriminator):
         self.num_classes = num_classes
         layout = layout_for(resolution)
         self.blocks = nn.ModuleList()
-        width = channels
+        width = channels + num_classes  # conditional: one-hot label planes join the image
         for i, mult in enumerate(layout.d_mults):
             block: list[nn.Module] = [nn.Conv2d(width, mult * ndf, 4, 2, 1, bias=False)]  # halves H, W
             if i > 0 and norm == "batch":  # the paper: BatchNorm on every layer but the first
@@ -102,6 +103,9 @@ class DCGANDiscriminator(Discriminator):
             apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
+        if self.num_classes:
+            planes = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None]  # (B, K, 1, 1)
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)  # (B, C + K, H, W)
         feats = []
         for block in self.blocks:
             x = block(x)
@@ -109,7 +113,7 @@ class DCGANDiscriminator(Discriminator):
         return feats
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)[-1]  # (B, width, base, base)
+        h = self.features(x, y)[-1]  # (B, width, base, base)
         logit = self.head(h).flatten()  # (B,)
         if self.projection is not None:
             logit = logit + self.projection(h, y)
