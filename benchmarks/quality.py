@@ -3,10 +3,12 @@ seconds, then 10,000 samples are scored with ganforge's classifier features (FrÃ
 coverage, and label accuracy for conditional runs), side by side with the `paper` preset.
 
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
-    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates paper,fast,fast-cond
+    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates canonical,paper,fast
 
-Candidates run one after another (never in parallel: they would share the cores and the budget would
-mean nothing). The table ends with each candidate's distance as a ratio of `paper`'s.
+`canonical` is the tutorials' loop (canonical.py: float32, DataLoader, Sigmoid + BCELoss) on the paper's
+28Ã—28 DCGAN, sampled in eval mode: the baseline the issues' targets are stated against. Candidates run one
+after another (never in parallel: they would share the cores and the budget would mean nothing). The
+table ends with each candidate's distance as a ratio of `paper`'s (and of `canonical`'s, when it ran).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
+
+import torch
+from canonical import canonical_loop
 
 import ganforge
 from ganforge.metrics import evaluate_generator
@@ -28,10 +34,28 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "mlp": ("paper", {"model": "mlp"}),
     "fast-lr4e-4": ("fast", {"lr_g": 4e-4, "lr_d": 4e-4}),
     "fast-b128": ("fast", {"batch_size": 128, "lr_g": 4e-4, "lr_d": 4e-4}),
+    "w32": ("fast", {"ngf": 32, "ndf": 32}),
+    "w16": ("fast", {"ngf": 16, "ndf": 16}),
+    "w16-lr4e-4": ("fast", {"ngf": 16, "ndf": 16, "lr_g": 4e-4, "lr_d": 4e-4}),
+    "g16d32": ("fast", {"ngf": 16, "ndf": 32}),
 }
 
 
+def run_canonical(data_dir: str, budget: float, n: int, seed: int) -> dict:
+    data = ganforge.load_dataset("mnist", data_dir, "train")
+    step, G = canonical_loop("dcgan", data, 64, torch.device("cpu"), seed)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < budget:
+        step()
+        steps += 1
+    G.eval()
+    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid", features="classifier")
+    return {"candidate": "canonical", "steps": steps, **scores}
+
+
 def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path, seed: int) -> dict:
+    if name == "canonical":
+        return run_canonical(data_dir, budget, n, seed)
     preset, extra = CANDIDATES[name]
     config = ganforge.Config.from_preset(preset, dataset="mnist", data_dir=data_dir, time_limit=budget,
                                          out=str(workdir / name), seed=seed, sample_every=10**9,
@@ -53,9 +77,9 @@ def main() -> None:
     args = parser.parse_args()
 
     names = [c for c in args.candidates.split(",") if c]
-    unknown = [c for c in names if c not in CANDIDATES]
+    unknown = [c for c in names if c not in CANDIDATES and c != "canonical"]
     if unknown:
-        parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}")
+        parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from canonical, {', '.join(CANDIDATES)}")
     if "paper" not in names:
         names.append("paper")
     rows = []
@@ -65,11 +89,14 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     base = next(r for r in rows if r["candidate"] == "paper")
-    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'classes':>8} {'max/min':>8} {'label acc':>9} {'FD / paper':>10}")
+    canon = next((r for r in rows if r["candidate"] == "canonical"), None)
+    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'classes':>8} {'max/min':>8} {'label acc':>9} {'FD / paper':>10}"
+          + (f" {'FD / canonical':>14}" if canon else ""))
     for r in rows:
         acc = r.get("label_accuracy")
         print(f"{r['candidate']:<12} {r['steps']:>7} {r['fid']:>8.2f} {r['classes_present']:>8} "
-              f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9} {r['fid'] / base['fid']:>10.3f}")
+              f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9} {r['fid'] / base['fid']:>10.3f}"
+              + (f" {r['fid'] / canon['fid']:>14.3f}" if canon else ""))
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 

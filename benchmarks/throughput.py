@@ -1,9 +1,8 @@
 """Training-step throughput: ganforge's step against the canonical tutorial loop, side by side, in one run.
 
-The canonical loop is the one the PyTorch DCGAN tutorial and most GAN tutorials write: a DataLoader over a
-TensorDataset of float images, D ending in nn.Sigmoid with nn.BCELoss, label tensors built every step,
-separate real and fake D passes, D(fake) run again for the G step, default Adam, float32. Both train the
-same architecture (ganforge's layers) on the same synthetic images, on the same device.
+The canonical loop is the tutorials' (canonical.py: DataLoader, Sigmoid + BCELoss, separate real and fake
+passes, float32). Both train the same architecture (ganforge's layers) on the same synthetic images, on the
+same device.
 
 Measurements are interleaved (a window of each variant in turn, repeated), so a shared, noisy machine
 slows all of them alike; the table gives the median over windows of wall-clock img/s, and of img per
@@ -29,13 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from canonical import canonical_loop
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge import Config, ImageData
 from ganforge.device import resolve_device
-from ganforge.models import build_models
 from ganforge.runs import RunDir
 from ganforge.training.performance import cpu_has_amx
 from ganforge.training.trainer import Trainer
@@ -61,48 +58,6 @@ ARCHS = {
 def synthetic(arch: Arch, n: int) -> ImageData:
     rng = np.random.default_rng(0)
     return ImageData(rng.integers(0, 256, (n, arch.channels, arch.size, arch.size), dtype=np.uint8), None, "synthetic")
-
-
-def canonical_step(arch: Arch, data: ImageData, batch: int, device: torch.device) -> Callable[[], None]:
-    """The tutorial loop's body, one call per step (the DataLoader restarts at each epoch's end)."""
-    torch.manual_seed(0)
-    netG, D = build_models(Config(model=arch.model), arch.channels, arch.size, 0)
-    netG, netD = netG.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)
-    criterion = nn.BCELoss()
-    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    images = torch.from_numpy(data.images).float() / 127.5 - 1.0
-    loader = DataLoader(TensorDataset(images), batch_size=batch, shuffle=True, drop_last=True)
-    state = {"it": iter(loader)}
-
-    def step() -> None:
-        try:
-            (real,) = next(state["it"])
-        except StopIteration:
-            state["it"] = iter(loader)
-            (real,) = next(state["it"])
-        real = real.to(device)
-        b = real.size(0)
-        netD.zero_grad()
-        label = torch.full((b,), 1.0, device=device)
-        output = netD(real).view(-1)
-        errD_real = criterion(output, label)
-        errD_real.backward()
-        noise = torch.randn(b, 100, device=device)
-        fake = netG(noise)
-        label.fill_(0.0)
-        output = netD(fake.detach()).view(-1)
-        errD_fake = criterion(output, label)
-        errD_fake.backward()
-        optD.step()
-        netG.zero_grad()
-        label.fill_(1.0)
-        output = netD(fake).view(-1)
-        errG = criterion(output, label)
-        errG.backward()
-        optG.step()
-
-    return step
 
 
 def ganforge_step(arch: Arch, data: ImageData, batch: int, device: torch.device, tmp: Path,
@@ -155,7 +110,7 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
     data = synthetic(arch, max(20 * batch, 1024))
     rounds = args.rounds or arch.rounds
     with tempfile.TemporaryDirectory() as tmp:
-        variants: dict[str, Callable[[], object]] = {"canonical": canonical_step(arch, data, batch, device)}
+        variants: dict[str, Callable[[], object]] = {"canonical": canonical_loop(arch.model, data, batch, device)[0]}
         variants["ganforge"] = ganforge_step(arch, data, batch, device, Path(tmp) / "default")
         if args.ablation:
             for amp, cl in (("off", "off"), ("off", "on"), ("bf16", "off"), ("bf16", "on")):
