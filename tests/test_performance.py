@@ -41,12 +41,12 @@ def test_bf16_where_the_device_has_none_names_the_flag():
 
 def test_channels_last_only_for_convolutions_and_where_it_helps():
     resolve = performance.resolve_channels_last
-    assert resolve("auto", "dcgan", CPU, torch.bfloat16) is True
-    assert resolve("auto", "dcgan", CPU, None) is False
-    assert resolve("auto", "dcgan", torch.device("cuda"), None) is True
-    assert resolve("on", "dcgan", CPU, None) is True
-    assert resolve("off", "dcgan", CPU, torch.bfloat16) is False
-    assert resolve("on", "mlp", CPU, None) is False
+    assert resolve("auto", "dcgan", CPU) is True  # float32 on AVX2: 1.10x -> 1.18x the tutorial loop
+    assert resolve("auto", "dcgan", torch.device("mps")) is False  # not measured there
+    assert resolve("auto", "dcgan", torch.device("cuda")) is True
+    assert resolve("on", "dcgan", CPU) is True
+    assert resolve("off", "dcgan", CPU) is False
+    assert resolve("on", "mlp", CPU) is False
 
 
 def test_adam_is_fused_on_cpu():

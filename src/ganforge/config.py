@@ -81,7 +81,7 @@ class Config:
     # train: speed and scale (see benchmarks/README.md for what each one buys)
     amp: str = _opt("auto", "train", "mixed precision: auto is bf16 on CUDA with bf16 and on CPUs with AMX, else off",
                     choices=("auto", "off", "bf16"))
-    channels_last: str = _opt("auto", "train", "dcgan NHWC layout: auto is on with bf16 or CUDA",
+    channels_last: str = _opt("auto", "train", "dcgan NHWC layout: auto is on for CPU and CUDA",
                               choices=("auto", "on", "off"))
     compile: bool = _opt(False, "train", "torch.compile G and D (pays for its compile time on long GPU runs)")
     cuda_graphs: bool = _opt(False, "train", "CUDA graphs via torch.compile reduce-overhead, for launch-bound models")

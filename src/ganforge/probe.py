@@ -62,7 +62,7 @@ def extract_features(discriminator: Discriminator, images: np.ndarray, batch_siz
     device = next(discriminator.parameters()).device
     out: np.ndarray | None = None
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device).float().div_(127.5).sub_(1)
+        x = torch.tensor(images[i:i + batch_size]).to(device).float().div_(127.5).sub_(1)  # a copy: memmaps are read-only
         f = pooled_features(discriminator, x).float().cpu().numpy()
         if out is None:
             out = np.empty((len(images), f.shape[1]), np.float32)

@@ -109,7 +109,7 @@ def _fit(train: ImageData, r: dict[str, Any], progress: bool = False) -> DomainC
         torch.manual_seed(r["seed"])
         gen = torch.Generator().manual_seed(r["seed"])
         model = DomainClassifier(train.channels, train.num_classes, r["width"], r["feature_dim"])
-        images, labels = torch.from_numpy(np.ascontiguousarray(train.images)), torch.from_numpy(train.labels)
+        images, labels = torch.tensor(train.images), torch.tensor(train.labels)  # copies: memmaps are read-only
         steps_per_epoch = -(-len(images) // r["batch_size"])
         epochs = max(r["epochs"], -(-r["min_steps"] // steps_per_epoch))
         shift = max(1, round(r["shift"] * train.resolution / 28))

@@ -72,7 +72,7 @@ class Trainer:
 
         G, D = build_models(config, data.channels, data.resolution, data.num_classes)
         self.amp = performance.resolve_amp(config.amp, self.device)
-        channels_last = performance.resolve_channels_last(config.channels_last, config.model, self.device, self.amp)
+        channels_last = performance.resolve_channels_last(config.channels_last, config.model, self.device)
         self.G = performance.prepare_layout(G.to(self.device), channels_last)
         self.D = performance.prepare_layout(D.to(self.device), channels_last)
         self.ema = EMA(self.G, config.ema_decay) if config.ema_decay > 0 else None  # plain BatchNorm: rank-0 use
