@@ -30,6 +30,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "paper": ("paper", {}),
     "fast": ("fast", {}),
     "fast-cond": ("fast", {"conditional": True}),
+    "fast-cond-ms0": ("fast", {"conditional": True, "mode_seeking": 0.0}),
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
     "fast-b128": ("fast", {"batch_size": 128}),

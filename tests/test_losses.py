@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.losses import gradient_penalty, make_loss, r1_penalty
+from ganforge.losses import gradient_penalty, make_loss, mode_seeking_penalty, r1_penalty
 
 
 def sigmoid(x):
@@ -59,3 +59,13 @@ def test_penalties_on_a_linear_critic():
     assert gradient_penalty(critic, real, fake).item() == pytest.approx((norm - 1) ** 2, abs=1e-6)
     x = real.clone().requires_grad_(True)
     assert r1_penalty(critic(x), x).item() == pytest.approx(norm**2, abs=1e-6)
+
+
+def test_mode_seeking_penalty_is_latent_over_image_distance():
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [1.0, 3.0]])  # pairs (0, 2) and (1, 3): |dz| = 2, 1
+    fake = torch.zeros(4, 1, 2, 2)
+    fake[2] = 4.0  # pair (0, 2): image distance 4, ratio 2
+    fake[3] = fake[1] + 0.5  # pair (1, 3): image distance 0.5, ratio 0.5
+    assert mode_seeking_penalty(fake, z).item() == pytest.approx(1 / 1.25, rel=1e-4)
+    # G mapping every z to one image: the penalty is huge.
+    assert mode_seeking_penalty(torch.zeros(4, 1, 2, 2), z).item() > 1e4

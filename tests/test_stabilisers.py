@@ -56,6 +56,7 @@ def test_spectral_norm_replaces_batchnorm_in_d():
         dict(d_norm="spectral", loss="hinge", instance_noise=0.1, noise_steps=4, conditional=True),
         dict(model="mlp", d_norm="spectral", augment=["translation"], label_smoothing=0.1, d_steps=2),
         dict(loss="wgan-gp", d_norm="none", gp_weight=5.0, lr_d=4e-4),
+        dict(conditional=True, mode_seeking=0.5, model="mlp"),
     ],
 )
 def test_stabilisers_train_with_finite_losses(tmp_path, options):
@@ -64,6 +65,16 @@ def test_stabilisers_train_with_finite_losses(tmp_path, options):
     assert len(rows) >= 3 and "nan" not in "".join(rows).lower()
     assert ganforge.load_generator(run.path, device="cpu").sample(
         2, labels=[0, 1] if options.get("conditional") else None, seed=0).isfinite().all()
+
+
+def test_mode_seeking_pairs_share_a_label(tmp_path):
+    from ganforge.training.trainer import Trainer
+
+    cfg = tiny_config(tmp_path, conditional=True, mode_seeking=0.5)
+    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    z, y = trainer._fake_inputs(8)
+    assert torch.equal(y[:4], y[4:]) and not torch.equal(z[:4], z[4:])
+    assert len(torch.unique(y)) > 1  # still a mix of classes across pairs
 
 
 def test_presets_expand_in_full_and_flags_win(tmp_path):

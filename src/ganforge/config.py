@@ -64,6 +64,8 @@ class Config:
     augment: list[str] = _opt([], "loss", "DiffAugment policies for D's inputs: color,translation,cutout")
     instance_noise: float = _opt(0.0, "loss", "std of Gaussian noise on D's inputs, annealed to 0 by --noise-steps")
     noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0")
+    mode_seeking: float = _opt(0.0, "loss", "conditional: weight of the mode-seeking term (Mao et al. 2019) that "
+                               "stops G from ignoring z")
     # train
     preset: str | None = _opt(None, "train", "named recipe (see docs/presets.md); flags override its values")
     batch_size: int = _opt(64, "train", "images per step (per process)")
@@ -122,7 +124,7 @@ class Config:
                 raise ConfigError(f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        for name in ("gp_weight", "r1_gamma", "instance_noise"):
+        for name in ("gp_weight", "r1_gamma", "instance_noise", "mode_seeking"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{flag(name)} must be non-negative, got {getattr(self, name)}")
         from .augment import POLICIES

@@ -96,3 +96,12 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): E[||∇D(x)||²] on real images; ``real`` must require grad."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.flatten(1).square().sum(1).mean()
+
+
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Mao et al. 2019 (MSGAN): 1 / (image distance / latent distance) over pairs (i, i + B/2), small when
+    different latents give different images; minimising it keeps G from mapping every z to one image."""
+    half = fake.shape[0] // 2
+    d_img = (fake[:half] - fake[half:2 * half]).abs().flatten(1).mean(1)
+    d_z = (z[:half] - z[half:2 * half]).abs().mean(1)
+    return 1.0 / ((d_img / d_z).mean() + 1e-5)

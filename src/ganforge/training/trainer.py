@@ -21,7 +21,7 @@ from ..data import ImageData, load_config_dataset, make_batcher
 from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
 from ..images import save_grid
-from ..losses import gradient_penalty, make_loss, r1_penalty
+from ..losses import gradient_penalty, make_loss, mode_seeking_penalty, r1_penalty
 from ..metrics.hook import EvalHook
 from ..models import Generator, build_models, make_latents
 from ..runs import RunDir, export_generator
@@ -115,6 +115,9 @@ class Trainer:
         if not self.G.conditional:
             return z, None
         idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
+        if self.config.mode_seeking > 0:  # the mode-seeking pairs (i, i + n/2) share a label
+            half = n // 2
+            idx[half:2 * half] = idx[:half]
         return z, self.class_pool[idx]
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,6 +160,8 @@ class Trainer:
 
         D.requires_grad_(False)  # no weight gradients for D in the G step
         loss_g = self.loss.generator(self.d_gstep(self._d_input(fake), fake_y))
+        if cfg.mode_seeking > 0 and cond:
+            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake, z)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
