@@ -31,6 +31,7 @@ def assert_one_line_error(code, err, text):
         (["train", "--steps", "abc"], "'abc' is not a valid integer"),
         (["train", "--model", "resnet"], "'resnet' is not one of"),
         (["train", "--classes", "1,x"], "classes must be a list of int"),
+        (["train", "--mode-seeking", "-1"], "--mode-seeking must be non-negative, got -1.0"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["sample", "/nonexistent/run"], "no such run directory"),
     ],
