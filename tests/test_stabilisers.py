@@ -56,7 +56,8 @@ def test_spectral_norm_replaces_batchnorm_in_d():
         dict(d_norm="spectral", loss="hinge", instance_noise=0.1, noise_steps=4, conditional=True),
         dict(model="mlp", d_norm="spectral", augment=["translation"], label_smoothing=0.1, d_steps=2),
         dict(loss="wgan-gp", d_norm="none", gp_weight=5.0, lr_d=4e-4),
-        dict(conditional=True, mode_seeking=0.5, model="mlp"),
+        dict(conditional=True, mode_seeking=0.5, model="mlp", mbstd=4),
+        dict(mbstd=2, loss="hinge", d_norm="spectral"),
     ],
 )
 def test_stabilisers_train_with_finite_losses(tmp_path, options):
@@ -65,6 +66,21 @@ def test_stabilisers_train_with_finite_losses(tmp_path, options):
     assert len(rows) >= 3 and "nan" not in "".join(rows).lower()
     assert ganforge.load_generator(run.path, device="cpu").sample(
         2, labels=[0, 1] if options.get("conditional") else None, seed=0).isfinite().all()
+
+
+def test_minibatch_stddev_sees_repeated_images():
+    from ganforge.models.base import minibatch_stddev
+
+    distinct = torch.randn(8, 3, 2, 2)
+    out = minibatch_stddev(distinct, 4)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], distinct)
+    assert (out[:, 3] > 0.1).all() and (out[:, 3] == out[:, 3, :1, :1]).all()  # one constant map per image
+    repeated = torch.randn(2, 3).repeat(4, 1)  # groups are images i, i + 2, i + 4, i + 6: all alike
+    assert minibatch_stddev(repeated, 4)[:, 3].max() < 1e-3
+    assert minibatch_stddev(torch.randn(6, 5), 4).shape == (6, 6)  # 6 images: groups of 2
+    for model in ("dcgan", "mlp"):
+        _, D = build_models(Config(model=model, mbstd=4, ndf=4, d_hidden=[8]), 1, 28, 0)
+        assert D(torch.randn(6, 1, 28, 28)).shape == (6,)
 
 
 def test_mode_seeking_pairs_share_a_label(tmp_path):

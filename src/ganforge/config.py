@@ -55,6 +55,8 @@ class Config:
     d_dropout: float = _opt(0.0, "model", "dropout probability in the discriminator")
     d_norm: str = _opt("batch", "model", "discriminator normalisation (spectral: Miyato et al. 2018, no BatchNorm)",
                        choices=("batch", "spectral", "none"))
+    mbstd: int = _opt(0, "model", "minibatch standard deviation (Karras et al. 2018): D also sees the spread of "
+                      "groups of this many images, which exposes a G that repeats itself; 0 disables")
     # loss
     loss: str = _opt("bce", "loss", "adversarial loss", choices=("bce", "hinge", "wgan-gp", "lsgan"))
     label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this")
@@ -124,7 +126,7 @@ class Config:
                 raise ConfigError(f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        for name in ("gp_weight", "r1_gamma", "instance_noise", "mode_seeking"):
+        for name in ("gp_weight", "r1_gamma", "instance_noise", "mode_seeking", "mbstd"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{flag(name)} must be non-negative, got {getattr(self, name)}")
         from .augment import POLICIES

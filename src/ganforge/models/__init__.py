@@ -22,10 +22,10 @@ def build_models(config: Config, channels: int, resolution: int, num_classes: in
     if config.model == "mlp":
         g = MLPGenerator(config.z_dim, channels, resolution, config.g_hidden, k, config.embed_dim)
         d = MLPDiscriminator(channels, resolution, config.d_hidden, k, config.embed_dim, config.d_dropout,
-                             config.d_norm)
+                             config.d_norm, config.mbstd)
     else:
         g = DCGANGenerator(config.z_dim, channels, resolution, config.ngf, k, config.embed_dim)
-        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout, config.d_norm)
+        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout, config.d_norm, config.mbstd)
     return g, d
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,6 +98,20 @@ class Discriminator(GanModule):
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Activations of every hidden layer (for probes); subclasses implement it."""
         raise NotImplementedError
+
+
+def minibatch_stddev(h: torch.Tensor, group: int) -> torch.Tensor:
+    """Karras et al. 2018: append one feature, the spread of h across each group of ``group`` images.
+
+    A generator that makes the same image twice gives a group a spread near 0, which D then sees; that
+    is a signal no single image carries. ``h`` is [B, C] or [B, C, H, W]; the result has C + 1 features.
+    """
+    b = h.shape[0]
+    g = math.gcd(b, group)  # a group size that divides the batch (a last, smaller batch may not split by 4)
+    spread = h.reshape(g, b // g, -1).float().var(0, unbiased=False).add(1e-8).sqrt().mean(1)  # (B/g,)
+    spread = spread.to(h.dtype).repeat(g)  # image i belongs to group i % (B/g)
+    extra = spread.view(b, *([1] * (h.ndim - 1))).expand(b, 1, *h.shape[2:])
+    return torch.cat([h, extra], dim=1)
 
 
 def apply_spectral_norm(module: nn.Module) -> None:

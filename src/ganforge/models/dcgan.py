@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Discriminator, Generator, apply_spectral_norm, dcgan_init
+from .base import Discriminator, Generator, apply_spectral_norm, dcgan_init, minibatch_stddev
 from .conditioning import LabelEmbedding, ProjectionHead
 
 
@@ -80,10 +80,10 @@ class DCGANDiscriminator(Discriminator):
     family = "dcgan"
 
     def __init__(self, channels: int = 3, resolution: int = 64, ndf: int = 64, num_classes: int = 0,
-                 dropout: float = 0.0, norm: str = "batch") -> None:
+                 dropout: float = 0.0, norm: str = "batch", mbstd: int = 0) -> None:
         super().__init__(channels=channels, resolution=resolution, ndf=ndf, num_classes=num_classes,
-                         dropout=dropout, norm=norm)
-        self.num_classes = num_classes
+                         dropout=dropout, norm=norm, mbstd=mbstd)
+        self.num_classes, self.mbstd = num_classes, mbstd
         layout = layout_for(resolution)
         self.blocks = nn.ModuleList()
         width = channels + num_classes  # conditional: one-hot label planes join the image
@@ -96,7 +96,7 @@ class DCGANDiscriminator(Discriminator):
                 block.append(nn.Dropout(dropout))
             self.blocks.append(nn.Sequential(*block))
             width = mult * ndf
-        self.head = nn.Conv2d(width, 1, layout.base, 1, 0, bias=False)  # (B, 1, 1, 1)
+        self.head = nn.Conv2d(width + (1 if mbstd else 0), 1, layout.base, 1, 0, bias=False)  # (B, 1, 1, 1)
         self.projection = ProjectionHead(num_classes, width) if num_classes else None
         dcgan_init(self)
         if norm == "spectral":
@@ -114,7 +114,7 @@ class DCGANDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, y)[-1]  # (B, width, base, base)
-        logit = self.head(h).flatten()  # (B,)
+        logit = self.head(minibatch_stddev(h, self.mbstd) if self.mbstd else h).flatten()  # (B,)
         if self.projection is not None:
             logit = logit + self.projection(h, y)
         return logit

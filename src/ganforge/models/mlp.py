@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import Discriminator, Generator, apply_spectral_norm
+from .base import Discriminator, Generator, apply_spectral_norm, minibatch_stddev
 from .conditioning import LabelEmbedding
 
 
@@ -41,10 +41,11 @@ class MLPDiscriminator(Discriminator):
     family = "mlp"
 
     def __init__(self, channels: int = 1, resolution: int = 28, hidden: Sequence[int] = (512, 256),
-                 num_classes: int = 0, embed_dim: int = 32, dropout: float = 0.0, norm: str = "none") -> None:
+                 num_classes: int = 0, embed_dim: int = 32, dropout: float = 0.0, norm: str = "none",
+                 mbstd: int = 0) -> None:
         super().__init__(channels=channels, resolution=resolution, hidden=list(hidden), num_classes=num_classes,
-                         embed_dim=embed_dim, dropout=dropout, norm=norm)
-        self.num_classes = num_classes
+                         embed_dim=embed_dim, dropout=dropout, norm=norm, mbstd=mbstd)
+        self.num_classes, self.mbstd = num_classes, mbstd
         self.label = nn.Embedding(num_classes, embed_dim) if num_classes else None
         width = channels * resolution * resolution + (embed_dim if num_classes else 0)
         self.blocks = nn.ModuleList()
@@ -54,7 +55,7 @@ class MLPDiscriminator(Discriminator):
                 block.append(nn.Dropout(dropout))
             self.blocks.append(nn.Sequential(*block))
             width = h
-        self.head = nn.Linear(width, 1)
+        self.head = nn.Linear(width + (1 if mbstd else 0), 1)
         if norm == "spectral":  # the vanilla D has no BatchNorm: "batch" and "none" are the same here
             apply_spectral_norm(self)
 
@@ -69,5 +70,6 @@ class MLPDiscriminator(Discriminator):
         return feats
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x, y)[-1]).squeeze(1)  # (B,) logits
+        h = self.features(x, y)[-1]
+        return self.head(minibatch_stddev(h, self.mbstd) if self.mbstd else h).squeeze(1)  # (B,) logits
 
