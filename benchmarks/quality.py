@@ -1,5 +1,5 @@
 """Quality per wall-clock budget on real MNIST: each candidate recipe trains for the same number of
-seconds, then 10,000 samples are scored with ganforge's classifier features (Fréchet distance, class
+seconds, then 10,000 samples are scored with ganforge's classifier features (Fréchet distance, recall, class
 coverage, and label accuracy for conditional runs), side by side with the `paper` preset.
 
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
@@ -25,6 +25,10 @@ from canonical import canonical_loop
 import ganforge
 from ganforge.metrics import evaluate_generator
 
+# The `fast` of the previous sessions (BCE, BatchNorm D, Adam 4e-4 with beta1 0.5): the ablation's base.
+FAST_BCE = dict(loss="bce", d_norm="batch", lr_g=4e-4, lr_d=4e-4, beta1=0.5, beta2=0.999)
+HINGE_SN = dict(loss="hinge", d_norm="spectral")
+
 # name -> (preset, extra options). Extra options make ablations of a preset easy to add.
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "paper": ("paper", {}),
@@ -33,11 +37,27 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-cond-ms0": ("fast", {"conditional": True, "mode_seeking": 0.0}),
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
-    "fast-b128": ("fast", {"batch_size": 128}),
-    # The ablation behind `fast` (docs/presets.md): width and learning rate.
-    "w32": ("fast", {"ngf": 32, "ndf": 32, "lr_g": 2e-4, "lr_d": 2e-4}),
-    "w16": ("fast", {"lr_g": 2e-4, "lr_d": 2e-4}),
-    "g16d32": ("fast", {"ndf": 32, "lr_g": 2e-4, "lr_d": 2e-4}),
+    # The ablation behind `fast` (docs/presets.md): width, then learning rate, loss and D normalisation.
+    "w32": ("fast", {**FAST_BCE, "ngf": 32, "ndf": 32, "lr_g": 2e-4, "lr_d": 2e-4}),
+    "w16": ("fast", {**FAST_BCE, "lr_g": 2e-4, "lr_d": 2e-4}),
+    "g16d32": ("fast", {**FAST_BCE, "ndf": 32, "lr_g": 2e-4, "lr_d": 2e-4}),
+    "fast-bce": ("fast", FAST_BCE),
+    "fast-bce-cond": ("fast", {**FAST_BCE, "conditional": True}),
+    "fast-bce-cond-ms0": ("fast", {**FAST_BCE, "conditional": True, "mode_seeking": 0.0}),
+    "mbstd-cond": ("fast", {**FAST_BCE, "conditional": True, "mbstd": 4}),
+    "mbstd-cond-ms0": ("fast", {**FAST_BCE, "conditional": True, "mbstd": 4, "mode_seeking": 0.0}),
+    "bce-b32": ("fast", {**FAST_BCE, "batch_size": 32}),
+    "bce-beta0": ("fast", {**FAST_BCE, "beta1": 0.0, "beta2": 0.99}),
+    "lsgan": ("fast", {**FAST_BCE, "loss": "lsgan"}),
+    "mbstd": ("fast", {**FAST_BCE, "mbstd": 4}),
+    "bce-lr8e-4": ("fast", {**FAST_BCE, "lr_g": 8e-4, "lr_d": 8e-4}),
+    "bce-lr8e-4-cond": ("fast", {**FAST_BCE, "lr_g": 8e-4, "lr_d": 8e-4, "conditional": True}),
+    "bce-lr8e-4-beta0": ("fast", {**FAST_BCE, "lr_g": 8e-4, "lr_d": 8e-4, "beta1": 0.0, "beta2": 0.99}),
+    "bce-lr12e-4": ("fast", {**FAST_BCE, "lr_g": 1.2e-3, "lr_d": 1.2e-3}),
+    "hingesn-4e-4": ("fast", {**FAST_BCE, **HINGE_SN}),
+    "hingesn-8e-4": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 8e-4, "lr_d": 8e-4}),
+    "hingesn-8e-4-cond": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 8e-4, "lr_d": 8e-4, "conditional": True}),
+    "hingesn-12e-4": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 1.2e-3, "lr_d": 1.2e-3}),
 }
 
 
@@ -49,7 +69,7 @@ def run_canonical(data_dir: str, budget: float, n: int, seed: int) -> dict:
         step()
         steps += 1
     G.eval()
-    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid", features="classifier")
+    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
     return {"candidate": "canonical", "steps": steps, **scores}
 
 
@@ -62,7 +82,7 @@ def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path
                                          checkpoint_every=10**9, **extra)
     run = ganforge.train(config, progress=False)
     G = ganforge.load_generator(run.path)
-    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid", features="classifier")
+    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
     return {"candidate": name, "steps": run.step, **scores}
 
 
@@ -90,11 +110,12 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     base = next(r for r in rows if r["candidate"] == "paper")
     canon = next((r for r in rows if r["candidate"] == "canonical"), None)
-    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'classes':>8} {'max/min':>8} {'label acc':>9} {'FD / paper':>10}"
+    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'recall':>7} {'classes':>8} {'max/min':>8} {'label acc':>9} "
+          f"{'FD / paper':>10}"
           + (f" {'FD / canonical':>14}" if canon else ""))
     for r in rows:
         acc = r.get("label_accuracy")
-        print(f"{r['candidate']:<12} {r['steps']:>7} {r['fid']:>8.2f} {r['classes_present']:>8} "
+        print(f"{r['candidate']:<12} {r['steps']:>7} {r['fid']:>8.2f} {r['recall']:>7.3f} {r['classes_present']:>8} "
               f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9} {r['fid'] / base['fid']:>10.3f}"
               + (f" {r['fid'] / canon['fid']:>14.3f}" if canon else ""))
     if args.out:
