@@ -137,7 +137,7 @@ def accuracy(model: DomainClassifier, data: ImageData, batch_size: int = 1000) -
     device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(data), batch_size):
-        x = _to_float(torch.from_numpy(np.ascontiguousarray(data.images[i:i + batch_size])).to(device))
+        x = _to_float(torch.from_numpy(np.array(data.images[i:i + batch_size])).to(device))
         correct += (model(x)[1].argmax(1).cpu() == torch.from_numpy(data.labels[i:i + batch_size])).sum().item()
     return correct / len(data)
 

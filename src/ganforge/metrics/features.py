@@ -55,7 +55,7 @@ class FeatureExtractor:
         """Features of uint8 images, given whole (array) or as an iterator of uint8 tensor batches."""
         if isinstance(batches, np.ndarray):
             arr = batches
-            batches = (torch.from_numpy(np.ascontiguousarray(arr[i:i + self.batch_size]))
+            batches = (torch.from_numpy(np.array(arr[i:i + self.batch_size]))
                        for i in range(0, len(arr), self.batch_size))
         feats, probs = [], []
         for x in batches:
