@@ -32,6 +32,7 @@ def assert_one_line_error(code, err, text):
         (["train", "--model", "resnet"], "'resnet' is not one of"),
         (["train", "--classes", "1,x"], "classes must be a list of int"),
         (["train", "--mode-seeking", "-1"], "--mode-seeking must be non-negative, got -1.0"),
+        (["train", "--mbstd", "-4"], "--mbstd must be non-negative, got -4"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["sample", "/nonexistent/run"], "no such run directory"),
     ],
