@@ -58,6 +58,9 @@ def test_spectral_norm_replaces_batchnorm_in_d():
         dict(loss="wgan-gp", d_norm="none", gp_weight=5.0, lr_d=4e-4),
         dict(conditional=True, mode_seeking=0.5, model="mlp", mbstd=4),
         dict(mbstd=2, loss="hinge", d_norm="spectral"),
+        dict(conditional=True, mismatch=0.5, mode_seeking=0.5, loss="hinge", d_norm="spectral", r1_gamma=1.0),
+        dict(conditional=True, mismatch=1.0, model="mlp", loss="wgan-gp", d_norm="none"),
+        dict(conditional=True, mismatch=1.0, classes=[2]),  # one class: no wrong label exists, nothing to add
     ],
 )
 def test_stabilisers_train_with_finite_losses(tmp_path, options):
@@ -123,3 +126,23 @@ def test_alarms_need_a_sustained_condition():
     for _ in range(2):
         alarms.update(coverage)
     assert "fewer than half the classes" in alarms.update(coverage)
+
+
+def test_mismatched_pairs_get_a_wrong_label_from_the_training_classes(tmp_path):
+    from ganforge.training.trainer import Trainer
+
+    cfg = tiny_config(tmp_path, conditional=True, mismatch=0.5, classes=[1, 3, 5], batch_size=32)
+    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    real, labels = trainer.batcher.next()
+    seen = trainer._mismatched_logits(lambda x, y: y, real, labels)  # a "D" that returns the labels it is given
+    assert seen.shape == (16,) and set(seen.tolist()) <= {1, 3, 5}
+    assert (seen != labels[:16]).all()
+    with pytest.raises(ConfigError, match="--mismatch must be in"):
+        tiny_config(tmp_path, mismatch=1.5)
+
+
+def test_resume_names_a_changed_mbstd(tmp_path):
+    run = ganforge.train(tiny_config(tmp_path, mbstd=2, steps=2), progress=False)
+    saved = RunDir.open(run.path).config()
+    with pytest.raises(ganforge.RunError, match="--mbstd: checkpoint 2, config 0"):
+        ganforge.train(saved.replace(mbstd=0, steps=4), resume=run.path, progress=False)

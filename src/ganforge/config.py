@@ -68,6 +68,9 @@ class Config:
     noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0")
     mode_seeking: float = _opt(0.0, "loss", "conditional: weight of the mode-seeking term (Mao et al. 2019) that "
                                "stops G from ignoring z")
+    mismatch: float = _opt(0.0, "loss", "conditional: this fraction of each real batch is shown to D again with wrong "
+                           "labels, as fakes (matching-aware D, Reed et al. 2016), so D checks that image and label "
+                           "agree; 0 disables")
     # train
     preset: str | None = _opt(None, "train", "named recipe (see docs/presets.md); flags override its values")
     batch_size: int = _opt(64, "train", "images per step (per process)")
@@ -124,6 +127,8 @@ class Config:
         for name in ("beta1", "beta2", "ema_decay", "d_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.mismatch <= 1:
+            raise ConfigError(f"--mismatch must be in [0, 1], got {self.mismatch}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
         for name in ("gp_weight", "r1_gamma", "instance_noise", "mode_seeking", "mbstd"):

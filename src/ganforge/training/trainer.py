@@ -131,6 +131,15 @@ class Trainer:
                 x = x + std * torch.randn(x.shape, device=x.device, generator=self.rng)
         return x
 
+    def _mismatched_logits(self, D: torch.nn.Module, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """D's logits for the first ``mismatch`` fraction of the real batch under wrong labels (each one shifted
+        by 1..K-1 classes within the training classes): pairs D must learn to call fake."""
+        n = max(1, round(self.config.mismatch * real.shape[0]))
+        k = len(self.class_pool)
+        pos = torch.searchsorted(self.class_pool, labels[:n])  # label -> index in the (sorted) class pool
+        shift = torch.randint(1, k, (n,), device=self.device, generator=self.rng)
+        return D(real[:n].detach(), self.class_pool[(pos + shift) % k])
+
     def train_step(self) -> torch.Tensor:
         """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z)), diversity]."""
         cfg, G, D = self.config, self.g_step, self.d_step
@@ -149,7 +158,10 @@ class Trainer:
             real_in = self._d_input(real.requires_grad_(True) if r1 else real)
             real_logits = D(real_in, real_y)
             fake_logits = D(self._d_input(fake.detach()), fake_y)
-            loss_d = self.loss.discriminator(real_logits, fake_logits)
+            negatives = fake_logits
+            if cfg.mismatch > 0 and cond and len(self.class_pool) > 1:
+                negatives = torch.cat([fake_logits, self._mismatched_logits(D, real_in, real_y)])
+            loss_d = self.loss.discriminator(real_logits, negatives)
             if cfg.loss == "wgan-gp":
                 loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, real_y)
             if r1:  # lazy R1: every r1_every steps, scaled up to keep the same strength
