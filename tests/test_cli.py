@@ -33,6 +33,8 @@ def assert_one_line_error(code, err, text):
         (["train", "--classes", "1,x"], "classes must be a list of int"),
         (["train", "--mode-seeking", "-1"], "--mode-seeking must be non-negative, got -1.0"),
         (["train", "--mbstd", "-4"], "--mbstd must be non-negative, got -4"),
+        (["train", "--mbstd", "1"], "--mbstd 1: a group of one image has no spread"),
+        (["train", "--mismatch", "2"], "--mismatch must be in [0, 1], got 2.0"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["sample", "/nonexistent/run"], "no such run directory"),
     ],

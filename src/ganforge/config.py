@@ -127,6 +127,9 @@ class Config:
         for name in ("beta1", "beta2", "ema_decay", "d_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        if self.mbstd == 1:
+            raise ConfigError("--mbstd 1: a group of one image has no spread to show D; use 0 (off) or a group "
+                              "size of 2 or more, such as 4")
         if not 0 <= self.mismatch <= 1:
             raise ConfigError(f"--mismatch must be in [0, 1], got {self.mismatch}")
         if not 0 <= self.label_smoothing < 0.5:
