@@ -177,3 +177,42 @@ def test_training_rows_equal_evaluate_of_that_checkpoint(tmp_path):
     row = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()][-1]
     again = evaluate_run(run.path, n=300, metrics="fid,pr", features="classifier", checkpoint="6")
     assert abs(row["fid"] - again["fid"]) < 1e-6 and abs(row["recall"] - again["recall"]) < 1e-9
+
+
+def test_a_samples_file_is_scored_as_given(tmp_path, capsys):
+    from ganforge.metrics.evaluate import evaluate_samples
+
+    run = train(Config(dataset="digits", steps=2, ngf=4, ndf=4, conditional=True, out=str(tmp_path / "run")),
+                progress=False)
+    # Real test digits with their own labels score as real data do; with the labels rolled, accuracy collapses.
+    test = load_dataset("digits", split="test")
+    np.savez(tmp_path / "real.npz", images=test.images, labels=test.labels)
+    np.savez(tmp_path / "wrong.npz", images=test.images, labels=(test.labels + 1) % 10)
+    real = evaluate_samples(run.path, tmp_path / "real.npz", "fid,pr", features="classifier")
+    wrong = evaluate_samples(run.path, tmp_path / "wrong.npz", "fid", features="classifier")
+    assert real["n"] == len(test) and real["fid"] < 5 and real["label_accuracy"] > 0.9 and real["recall"] > 0.8
+    assert wrong["label_accuracy"] < 0.1 and wrong["fid"] == pytest.approx(real["fid"])
+
+    # The CLI path: the file `ganforge sample` writes, labels included.
+    assert main(["sample", str(run.path), "--n", "300", "--out", str(tmp_path / "s.npz")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run.path), "--metrics", "fid", "--features", "classifier",
+                 "--samples", str(tmp_path / "s.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"300 generated ({tmp_path / 's.npz'})" in out and "label_accuracy" in out
+    assert not (run.path / "metrics.json").exists()  # a file's score is not the run's
+
+
+@pytest.mark.parametrize("make, message", [
+    (None, "--samples: {path} is not a file"),
+    (lambda: np.zeros((4, 16, 16, 1), np.uint8), "{path}: the images are 1×16px but the reference data are 1×8px"),
+    (lambda: np.zeros((4, 8, 8, 1), np.float32), "{path}: images must be uint8"),
+])
+def test_a_bad_samples_file_is_named(tmp_path, capsys, make, message):
+    run = train(Config(dataset="digits", steps=2, ngf=4, ndf=4, out=str(tmp_path / "run")), progress=False)
+    path = tmp_path / "s.npz"
+    if make is not None:
+        np.savez(path, images=make())
+    assert main(["evaluate", str(run.path), "--features", "classifier", "--samples", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message.format(path=path) in err and err.count("\n") == 1

@@ -296,9 +296,12 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
               help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
 @click.option("--data-dir", type=str, default=None, help="the dataset's files (default: the run's --data-dir)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the latents")
+@click.option("--samples", type=click.Path(dir_okay=False), default=None,
+              help="score the images of this .npz (ganforge sample --out FILE.npz) instead of new samples; "
+                   "its labels give the label accuracy (--n, --seed and --checkpoint then do not apply)")
 @click.option("--device", type=str, default="auto", show_default=True)
 def evaluate(run: str, n: int, metrics: str, features: str, inception: str | None, checkpoint: str | None,
-             data_dir: str | None, seed: int, device: str) -> None:
+             data_dir: str | None, seed: int, samples: str | None, device: str) -> None:
     """Score a run's generator against its training data; prints a table and writes RUN/metrics.json.
 
     Real-data statistics are cached, so a second evaluation only pays for the generated side.
@@ -308,10 +311,14 @@ def evaluate(run: str, n: int, metrics: str, features: str, inception: str | Non
       ganforge evaluate runs/mnist-dcgan
       ganforge evaluate runs/mnist-dcgan --features classifier --metrics fid,pr --checkpoint best
       ganforge evaluate runs/cifar10-dcgan --features inception --n 50000    # comparable with papers
+      ganforge evaluate runs/mnist-dcgan --features classifier --samples samples.npz   # files already made
     """
-    from .metrics.evaluate import evaluate_run, parse_metrics
+    from .metrics.evaluate import evaluate_run, evaluate_samples, parse_metrics
 
-    result = evaluate_run(run, n, parse_metrics(metrics), features, checkpoint, inception, data_dir, device, seed)
+    if samples is not None:
+        result = evaluate_samples(run, samples, parse_metrics(metrics), features, inception, data_dir, device)
+    else:
+        result = evaluate_run(run, n, parse_metrics(metrics), features, checkpoint, inception, data_dir, device, seed)
     click.echo(format_result(result))
 
 

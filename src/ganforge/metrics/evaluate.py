@@ -155,9 +155,29 @@ class Evaluator:
         if classes is None and self.reference.labels is not None and generator.conditional:
             classes = self.reference.present_classes()
         labels = generator_labels(generator, self.n, classes)
-        fake = self.extractor(generated_batches(generator, self.n, self.seed, labels))
+        return self.score(generated_batches(generator, self.n, self.seed, labels), self.n, labels, classes)
+
+    def score_images(self, images: ImageData, source: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
+        """Score images made earlier (e.g. ``ganforge sample --out s.npz``); their labels, if any, are the
+        classes they were asked for."""
+        shape, want = (images.channels, images.resolution), (self.reference.channels, self.reference.resolution)
+        if shape != want:
+            raise ConfigError(f"{source}: the images are {shape[0]}×{shape[1]}px but the reference data are "
+                              f"{want[0]}×{want[1]}px; sample them from a generator of this run")
+        if len(images) < 2:
+            raise ConfigError(f"{source}: {len(images)} image; scoring needs at least 2")
+        labels = None if images.labels is None else torch.from_numpy(images.labels)
+        if labels is not None and classes is None and self.reference.labels is not None:
+            classes = self.reference.present_classes()
+        batches = (torch.from_numpy(np.array(images.images[i:i + BATCH])) for i in range(0, len(images), BATCH))
+        return self.score(batches, len(images), labels, classes)
+
+    def score(self, batches: Iterator[torch.Tensor], n: int, labels: torch.Tensor | None,
+              classes: Sequence[int] | None) -> dict[str, Any]:
+        """Metrics of n generated images, given as uint8 [B, C, H, W] batches, with the labels they were asked for."""
+        fake = self.extractor(batches)
         out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
-                               "n": self.n}
+                               "n": n}
         out.update(compute_metrics(self.metrics, self.real, fake))
         if self.extractor.has_classes and fake.probs is not None:
             predicted = fake.probs.argmax(1)
@@ -212,6 +232,30 @@ def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: s
     reference = reference_data(dataset, data_dir, generator.resolution, classes, split)
     extractor = make_extractor(features, dataset, data_dir, generator.resolution, inception, generator.device)
     return Evaluator(reference, extractor, metrics, n, seed, split, cache)(generator, classes)
+
+
+def evaluate_samples(path: str | Path, samples: str | Path, metrics: str | Sequence[str] = ("fid", "pr"),
+                     features: str = "auto", inception: str | Path | None = None,
+                     data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
+    """Score the images of an .npz (``images``, optional ``labels``) against the training data of the run at
+    ``path``: the files a user or a judge already has, not fresh samples. Nothing is written."""
+    from ..data.npz import load_npz
+    from ..device import resolve_device
+    from ..runs import RunDir
+
+    config = RunDir.open(path).config()
+    if not Path(samples).is_file():
+        raise ConfigError(f"--samples: {samples} is not a file; make one with ganforge sample RUN --out FILE.npz")
+    images = load_npz(Path(samples))
+    reference = reference_data(config.dataset, data_dir or config.data_dir, config.image_size, config.classes)
+    if features == "auto" and inception is not None:
+        features = "inception"
+    extractor = make_extractor(features, config.dataset, data_dir or config.data_dir, reference.resolution,
+                               inception, resolve_device(device))
+    result = Evaluator(reference, extractor, metrics, max(len(images), 2)).score_images(images, str(samples),
+                                                                                       config.classes)
+    result["checkpoint"] = str(samples)
+    return result
 
 
 def jsonable(result: dict[str, Any]) -> dict[str, Any]:
