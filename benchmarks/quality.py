@@ -59,6 +59,10 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "hingesn-8e-4": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 8e-4, "lr_d": 8e-4}),
     "hingesn-8e-4-cond": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 8e-4, "lr_d": 8e-4, "conditional": True}),
     "hingesn-12e-4": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 1.2e-3, "lr_d": 1.2e-3}),
+    # Past `fast`: a higher learning rate, a faster D (TTUR), a larger batch.
+    "fast-lr24e-4": ("fast", {"lr_g": 2.4e-3, "lr_d": 2.4e-3}),
+    "fast-ttur": ("fast", {"lr_g": 1.6e-3, "lr_d": 3.2e-3}),
+    "fast-b128": ("fast", {"batch_size": 128}),
     # Conditional label accuracy: the mode-seeking weight, then the matching-aware D (--mismatch).
     "ms0.2-cond": ("fast", {"conditional": True, "mode_seeking": 0.2, "mismatch": 0.0}),
     "ms0.1-cond": ("fast", {"conditional": True, "mode_seeking": 0.1, "mismatch": 0.0}),
