@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--budget", type=float, default=1800.0)
     parser.add_argument("--at", default="300,900,1800", help="seconds at which to snapshot every EMA")
+    parser.add_argument("--n", type=int, default=10_000, help="samples scored per snapshot")
     args = parser.parse_args()
     snap_at = [float(s) for s in args.at.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +64,7 @@ def main() -> None:
                         b_ema.copy_(b)
     for s, (step, gens) in sorted(snaps.items()):
         for name, g in gens.items():
-            r = evaluate_generator(recalibrated(g), dataset="mnist", data_dir=args.data_dir, n=10_000,
+            r = evaluate_generator(recalibrated(g), dataset="mnist", data_dir=args.data_dir, n=args.n,
                                    metrics="fid,pr", features="classifier")
             print(json.dumps({"at_s": s, "step": step, "ema": name, "fid": round(r["fid"], 3),
                               "recall": round(r["recall"], 3), "class_ratio": round(r["class_ratio"], 3)}), flush=True)
