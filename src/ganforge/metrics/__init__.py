@@ -21,6 +21,7 @@ from .features import FeatureExtractor, Features, make_extractor
 
 __all__ = [
     "METRICS", "Evaluator", "FeatureExtractor", "Features", "MetricError", "class_coverage", "density_coverage",
-    "evaluate_generator", "evaluate_samples", "feature_stats", "frechet_distance", "frechet_distance_features", "inception_score",
-    "kernel_inception_distance", "make_extractor", "manifold_metrics", "precision_recall", "real_stats", "reference_data",
+    "evaluate_generator", "evaluate_samples", "feature_stats", "frechet_distance", "frechet_distance_features",
+    "inception_score", "kernel_inception_distance", "make_extractor", "manifold_metrics", "precision_recall",
+    "real_stats", "reference_data",
 ]

@@ -252,8 +252,7 @@ def evaluate_samples(path: str | Path, samples: str | Path, metrics: str | Seque
         features = "inception"
     extractor = make_extractor(features, config.dataset, data_dir or config.data_dir, reference.resolution,
                                inception, resolve_device(device))
-    result = Evaluator(reference, extractor, metrics, max(len(images), 2)).score_images(images, str(samples),
-                                                                                       config.classes)
+    result = Evaluator(reference, extractor, metrics).score_images(images, str(samples), config.classes)
     result["checkpoint"] = str(samples)
     return result
 

@@ -104,8 +104,11 @@ def minibatch_stddev(h: torch.Tensor, group: int) -> torch.Tensor:
     """Karras et al. 2018: append one feature, the spread of h across each group of ``group`` images.
 
     A generator that makes the same image twice gives a group a spread near 0, which D then sees; that
-    is a signal no single image carries. ``h`` is [B, C] or [B, C, H, W]; the result has C + 1 features.
+    is a signal no single image carries. ``h`` is [B, C] or [B, C, H, W]; the result has C + 1 features
+    (``group`` 0: ``h`` unchanged).
     """
+    if not group:
+        return h
     b = h.shape[0]
     g = math.gcd(b, group)  # a group size that divides the batch (a last, smaller batch may not split by 4)
     spread = h.reshape(g, b // g, -1).float().var(0, unbiased=False).add(1e-8).sqrt().mean(1)  # (B/g,)

@@ -114,7 +114,7 @@ class DCGANDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, y)[-1]  # (B, width, base, base)
-        logit = self.head(minibatch_stddev(h, self.mbstd) if self.mbstd else h).flatten()  # (B,)
+        logit = self.head(minibatch_stddev(h, self.mbstd)).flatten()  # (B,)
         if self.projection is not None:
             logit = logit + self.projection(h, y)
         return logit

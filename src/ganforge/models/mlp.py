@@ -71,5 +71,5 @@ class MLPDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, y)[-1]
-        return self.head(minibatch_stddev(h, self.mbstd) if self.mbstd else h).squeeze(1)  # (B,) logits
+        return self.head(minibatch_stddev(h, self.mbstd)).squeeze(1)  # (B,) logits
 
