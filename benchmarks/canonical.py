@@ -3,7 +3,7 @@
 It is the loop the PyTorch DCGAN tutorial and most GAN tutorials write: a DataLoader over a TensorDataset
 of float images, D ending in nn.Sigmoid with nn.BCELoss, label tensors built every step, separate real and
 fake D passes, D(fake) run again for the G step, Adam(2e-4, (0.5, 0.999)), float32, NCHW. It trains
-ganforge's own layers (``build_models``), so the comparison is of the loop, not of the networks.
+ganforge's own architecture (``build_models``) with the tutorials' layer classes: the same networks.
 """
 
 from __future__ import annotations
@@ -16,13 +16,28 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganforge import Config, ImageData
 from ganforge.models import Generator, build_models
+from ganforge.models.dcgan import MapToScore, VectorToMap
 
 
-def canonical_loop(model: str, data: ImageData, batch: int, device: torch.device,
-                   seed: int = 0) -> tuple[Callable[[], None], Generator]:
-    """One call of the returned function is one tutorial step; the generator it trains comes with it."""
+def tutorial_layers(module: nn.Module) -> nn.Module:
+    """ganforge computes DCGAN's 1×1 -> k×k first layer and k×k -> 1 head as matrix products; the tutorials
+    write them as plain nn.ConvTranspose2d / nn.Conv2d. Give them back those classes (no state of their own
+    is added by ganforge's, so the weights and the function are unchanged)."""
+    for m in module.modules():
+        if type(m) in (VectorToMap, MapToScore):
+            m.__class__ = m.__class__.__base__
+    return module
+
+
+def canonical_loop(model: str, data: ImageData, batch: int, device: torch.device, seed: int = 0,
+                   **widths: int) -> tuple[Callable[[], None], Generator]:
+    """One call of the returned function is one tutorial step; the generator it trains comes with it.
+
+    ``widths``: architecture fields of ``Config`` (ngf, ndf, z_dim) where they differ from the paper's.
+    """
     torch.manual_seed(seed)
-    netG, D = build_models(Config(model=model), data.channels, data.resolution, 0)
+    config = Config(model=model, **widths)
+    netG, D = map(tutorial_layers, build_models(config, data.channels, data.resolution, 0))
     netG, netD = netG.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)
     criterion = nn.BCELoss()
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -44,7 +59,7 @@ def canonical_loop(model: str, data: ImageData, batch: int, device: torch.device
         output = netD(real).view(-1)
         errD_real = criterion(output, label)
         errD_real.backward()
-        noise = torch.randn(b, 100, device=device)
+        noise = torch.randn(b, config.z_dim, device=device)
         fake = netG(noise)
         label.fill_(0.0)
         output = netD(fake.detach()).view(-1)

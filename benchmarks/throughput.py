@@ -11,6 +11,7 @@ CPU-second (process time: what the step costs, independent of how many other job
     python benchmarks/throughput.py                         # every architecture, ganforge defaults vs canonical
     python benchmarks/throughput.py --arch mnist-dcgan --ablation --rounds 12
     python benchmarks/throughput.py --arch mnist-dcgan --compile   # adds torch.compile and its compile time
+    python benchmarks/throughput.py --arch mnist-dcgan --preset fast --ablation   # the recipe of --preset fast
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from canonical import canonical_loop
+from canonical import canonical_loop, tutorial_layers
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge import Config, ImageData
 from ganforge.device import resolve_device
+from ganforge.presets import PRESETS
 from ganforge.runs import RunDir
 from ganforge.training.performance import cpu_has_amx
 from ganforge.training.trainer import Trainer
@@ -60,11 +63,18 @@ def synthetic(arch: Arch, n: int) -> ImageData:
     return ImageData(rng.integers(0, 256, (n, arch.channels, arch.size, arch.size), dtype=np.uint8), None, "synthetic")
 
 
-def ganforge_step(arch: Arch, data: ImageData, batch: int, device: torch.device, tmp: Path,
-                  **options) -> Callable[[], torch.Tensor]:
-    """The library's own Trainer.train_step (batcher, EMA update and all), with ``options`` as Config fields."""
-    cfg = Config(model=arch.model, batch_size=batch, device=str(device), out=str(tmp), **options)
-    return Trainer(cfg, RunDir(tmp), data=data, progress=False).train_step
+def ganforge_step(arch: Arch, data: ImageData, batch: int, device: torch.device, tmp: Path, preset: str | None,
+                  conv_ends: bool = False, **options) -> Callable[[], torch.Tensor]:
+    """The library's own Trainer.train_step (batcher, EMA update and all), with ``options`` as Config fields.
+
+    ``conv_ends``: DCGAN's first and last layers run as the tutorials' convolutions, not as matrix products.
+    """
+    fields = dict(model=arch.model, batch_size=batch, device=str(device), out=str(tmp), **options)
+    cfg = Config.from_preset(preset, **fields) if preset else Config(**fields)
+    trainer = Trainer(cfg, RunDir(tmp), data=data, progress=False)
+    if conv_ends:
+        tutorial_layers(trainer.G), tutorial_layers(trainer.D)
+    return trainer.train_step
 
 
 def step_flops(step: Callable[[], object]) -> int:
@@ -110,25 +120,30 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
     data = synthetic(arch, max(20 * batch, 1024))
     rounds = args.rounds or arch.rounds
     with tempfile.TemporaryDirectory() as tmp:
-        variants: dict[str, Callable[[], object]] = {"canonical": canonical_loop(arch.model, data, batch, device)[0]}
-        variants["ganforge"] = ganforge_step(arch, data, batch, device, Path(tmp) / "default")
+        widths = {k: PRESETS[args.preset][k] for k in ("ngf", "ndf", "z_dim")} if args.preset else {}
+        variants: dict[str, Callable[[], object]] = {
+            "canonical": canonical_loop(arch.model, data, batch, device, **widths)[0]}
+        gstep = partial(ganforge_step, arch, data, batch, device, preset=args.preset)
+        variants["ganforge"] = gstep(Path(tmp) / "default")
         if args.ablation:
+            if arch.model == "dcgan":
+                variants["ganforge conv ends"] = gstep(Path(tmp) / "conv", conv_ends=True)
             for amp, cl in (("off", "off"), ("off", "on"), ("bf16", "off"), ("bf16", "on")):
                 try:
-                    variants[f"ganforge amp={amp} cl={cl}"] = ganforge_step(
-                        arch, data, batch, device, Path(tmp) / f"{amp}{cl}", amp=amp, channels_last=cl)
+                    variants[f"ganforge amp={amp} cl={cl}"] = gstep(Path(tmp) / f"{amp}{cl}", amp=amp,
+                                                                    channels_last=cl)
                 except Exception as e:  # e.g. bf16 where the device has none
                     print(f"  (skipping amp={amp} cl={cl}: {e})")
         compile_s = None
         if args.compile:
-            compiled = ganforge_step(arch, data, batch, device, Path(tmp) / "compiled", compile=True)
+            compiled = gstep(Path(tmp) / "compiled", compile=True)
             t0 = time.perf_counter()
             for _ in range(3):  # compiles G, D, and D without grad for the G step
                 compiled()
             compile_s = time.perf_counter() - t0
             variants["ganforge compile"] = compiled
         if args.cuda_graphs:
-            graphs = ganforge_step(arch, data, batch, device, Path(tmp) / "graphs", cuda_graphs=True)
+            graphs = gstep(Path(tmp) / "graphs", cuda_graphs=True)
             for _ in range(3):  # compile and record
                 graphs()
             variants["ganforge cuda-graphs"] = graphs
@@ -145,6 +160,9 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
     base_cpu = statistics.median(times["canonical"][1])
     print(f"\n== {arch.name}: {arch.channels}×{arch.size}×{arch.size}, batch {batch}, {device}, "
           f"{torch.get_num_threads()} threads, {rounds} rounds × {arch.window} steps")
+    if args.preset:
+        print(f"ganforge rows train --preset {args.preset}; the canonical loop the tutorial recipe at its widths "
+              f"({', '.join(f'{k}={v}' for k, v in widths.items())}), so that ratio mixes loop and recipe")
     print(f"{'variant':28s} {'img/s':>8s} {'ratio':>6s} {'img/CPU-s':>10s} {'ratio':>6s} {'GFLOP/step':>10s} {'GFLOP/s':>8s}")
     for name, (wall, cpu) in times.items():
         w, c = statistics.median(wall), statistics.median(cpu)
@@ -169,6 +187,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: per architecture)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, = cores)")
+    ap.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                    help="ganforge rows train this preset's recipe (default: the library defaults)")
     ap.add_argument("--ablation", action="store_true", help="also each amp × channels-last combination")
     ap.add_argument("--compile", action="store_true", help="also ganforge with torch.compile, and its compile time")
     ap.add_argument("--cuda-graphs", action="store_true", help="also ganforge with --cuda-graphs (CUDA only)")

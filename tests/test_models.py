@@ -1,10 +1,11 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge import Config, ConfigError
 from ganforge.models import build_models
-from ganforge.models.dcgan import LAYOUTS, DCGANDiscriminator, DCGANGenerator
+from ganforge.models.dcgan import LAYOUTS, DCGANDiscriminator, DCGANGenerator, MapToScore, VectorToMap
 
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
@@ -51,6 +52,26 @@ def test_dcgan_28_starts_at_7x7():
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in _layers(D, nn.Conv2d)] == [
         (1, 64, (4, 4)), (64, 128, (4, 4)), (128, 1, (7, 7))]
     assert len(_layers(D, nn.BatchNorm2d)) == 1
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dcgan_end_layers_are_their_convolutions_as_matrix_products(channels_last):
+    """G's 1×1 -> 7×7 first layer and D's 7×7 -> 1 head equal F.conv_transpose2d / F.conv2d, with gradients,
+    in both memory layouts (the channels-last product must come out channels-last for the BatchNorm after)."""
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for layer, conv, shape in ((VectorToMap(10, 6, 7, bias=False), F.conv_transpose2d, (4, 10, 1, 1)),
+                               (MapToScore(6, 1, 7, bias=False), F.conv2d, (4, 6, 7, 7))):
+        layer = layer.to(memory_format=fmt)
+        x = torch.randn(shape).contiguous(memory_format=fmt).requires_grad_()
+        out, ref = layer(x), conv(x, layer.weight)
+        assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-5)
+        if channels_last and out.shape[-1] > 1:
+            assert out.is_contiguous(memory_format=torch.channels_last)
+        g = torch.randn(ref.shape)
+        grads = torch.autograd.grad((out * g).sum(), (x, layer.weight))
+        ref_grads = torch.autograd.grad((ref * g).sum(), (x, layer.weight))
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, ref_grads, strict=True))
 
 
 def test_dcgan_init_is_normal_0_02():
