@@ -184,7 +184,7 @@ class Trainer:
             self.ema.update(self.G, self.step)
         with torch.no_grad():
             # Spread of the fakes relative to the reals: near 0 when G collapses to a few images.
-            diversity = fake.detach().std(0).mean() / real.detach().std(0).mean().clamp_min(1e-6)
+            diversity = _batch_std(fake.detach()).mean() / _batch_std(real.detach()).mean().clamp_min(1e-6)
             return torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(real_logits.detach()).mean(),
                                 torch.sigmoid(fake_logits.detach()).mean(), diversity])
 
@@ -331,6 +331,12 @@ class Trainer:
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         if self.world.main:
             _truncate_metrics(self.run.metrics, self.step)
+
+
+def _batch_std(x: torch.Tensor) -> torch.Tensor:
+    """``x.std(0)``, written out: torch's std over the batch dimension takes a Welford path that cost 7× as
+    much on a CPU (0.64 vs 0.09 ms for 64 MNIST images), 2 % of a `--preset fast` step."""
+    return ((x - x.mean(0)).square().sum(0) / (x.shape[0] - 1)).sqrt()
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
