@@ -29,7 +29,8 @@ def test_flat_mapping_and_string_lists():
     ("options", "message"),
     [
         ({"model": "resnet"}, "--model: 'resnet' is not one of mlp, dcgan"),
-        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"batch_size": 0}, "--batch-size must be at least 2"),
+        ({"batch_size": 1}, "--batch-size must be at least 2"),
         ({"lr_g": -1.0}, "--lr-g must be positive"),
         ({"label_smoothing": 0.7}, r"--label-smoothing must be in \[0, 0.5\)"),
         ({"classes": [3, 3]}, "--classes must list distinct"),

@@ -116,11 +116,14 @@ class Config:
             value = getattr(self, f.name)
             if choices and value not in choices:
                 raise ConfigError(f"--{flag(f.name)}: {value!r} is not one of {', '.join(choices)}")
-        positive = ("z_dim", "ngf", "ndf", "embed_dim", "batch_size", "d_steps", "log_every", "r1_every", "noise_steps",
+        positive = ("z_dim", "ngf", "ndf", "embed_dim", "d_steps", "log_every", "r1_every", "noise_steps",
                     "sample_every", "checkpoint_every", "keep_checkpoints")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{flag(name)} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size must be at least 2 (BatchNorm and the batch statistics of a step need "
+                              f"two images per process), got {self.batch_size}")
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
