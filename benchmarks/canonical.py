@@ -16,15 +16,15 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganforge import Config, ImageData
 from ganforge.models import Generator, build_models
-from ganforge.models.dcgan import MapToScore, VectorToMap
+from ganforge.models.dcgan import GrayToFeatures, MapToScore, VectorToMap
 
 
 def tutorial_layers(module: nn.Module) -> nn.Module:
-    """ganforge computes DCGAN's 1×1 -> k×k first layer and k×k -> 1 head as matrix products; the tutorials
-    write them as plain nn.ConvTranspose2d / nn.Conv2d. Give them back those classes (no state of their own
-    is added by ganforge's, so the weights and the function are unchanged)."""
+    """ganforge computes DCGAN's 1×1 -> k×k first layer, its k×k -> 1 head and D's convolution of gray images
+    as matrix products; the tutorials write them as plain nn.ConvTranspose2d / nn.Conv2d. Give them back
+    those classes (ganforge's add no state of their own, so the weights and the function are unchanged)."""
     for m in module.modules():
-        if type(m) in (VectorToMap, MapToScore):
+        if type(m) in (VectorToMap, MapToScore, GrayToFeatures):
             m.__class__ = m.__class__.__base__
     return module
 

@@ -5,7 +5,14 @@ from torch import nn
 
 from ganforge import Config, ConfigError
 from ganforge.models import build_models
-from ganforge.models.dcgan import LAYOUTS, DCGANDiscriminator, DCGANGenerator, MapToScore, VectorToMap
+from ganforge.models.dcgan import (
+    LAYOUTS,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    GrayToFeatures,
+    MapToScore,
+    VectorToMap,
+)
 
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
@@ -55,18 +62,22 @@ def test_dcgan_28_starts_at_7x7():
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_dcgan_end_layers_are_their_convolutions_as_matrix_products(channels_last):
-    """G's 1×1 -> 7×7 first layer and D's 7×7 -> 1 head equal F.conv_transpose2d / F.conv2d, with gradients,
-    in both memory layouts (the channels-last product must come out channels-last for the BatchNorm after)."""
+def test_dcgan_layers_computed_as_matrix_products_equal_their_convolutions(channels_last):
+    """G's 1×1 -> 7×7 first layer, D's 7×7 -> 1 head and D's first layer (im2col on gray images, the plain
+    convolution otherwise) equal F.conv_transpose2d / F.conv2d, with gradients, in both memory layouts."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for layer, conv, shape in ((VectorToMap(10, 6, 7, bias=False), F.conv_transpose2d, (4, 10, 1, 1)),
-                               (MapToScore(6, 1, 7, bias=False), F.conv2d, (4, 6, 7, 7))):
+    strided = dict(stride=2, padding=1)
+    cases = ((VectorToMap(10, 6, 7, bias=False), F.conv_transpose2d, {}, (4, 10, 1, 1)),
+             (MapToScore(6, 1, 7, bias=False), F.conv2d, {}, (4, 6, 7, 7)),
+             (GrayToFeatures(1, 6, 4, 2, 1, bias=False), F.conv2d, strided, (4, 1, 28, 28)),
+             (GrayToFeatures(3, 6, 4, 2, 1, bias=False), F.conv2d, strided, (4, 3, 16, 16)))
+    for layer, conv, kwargs, shape in cases:
         layer = layer.to(memory_format=fmt)
         x = torch.randn(shape).contiguous(memory_format=fmt).requires_grad_()
-        out, ref = layer(x), conv(x, layer.weight)
+        out, ref = layer(x), conv(x, layer.weight, **kwargs)
         assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-5)
-        if channels_last and out.shape[-1] > 1:
+        if channels_last and isinstance(layer, VectorToMap):  # BatchNorm follows: keep the layout
             assert out.is_contiguous(memory_format=torch.channels_last)
         g = torch.randn(ref.shape)
         grads = torch.autograd.grad((out * g).sum(), (x, layer.weight))
