@@ -64,6 +64,9 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-lr16e-4": ("fast", LR16),
     "fast-ttur": ("fast", {"lr_g": 1.6e-3, "lr_d": 3.2e-3}),
     "fast-b128": ("fast", {**LR16, "batch_size": 128}),
+    # Width at fast's learning rate: quarter width (fast until it moved to ngf = ndf = 24), then half width.
+    "fast-w16": ("fast", {"ngf": 16, "ndf": 16}),
+    "fast-w32": ("fast", {"ngf": 32, "ndf": 32}),
     # Conditional label accuracy: the mode-seeking weight, then the matching-aware D (--mismatch).
     "ms0.2-cond": ("fast", {**LR16, "conditional": True, "mode_seeking": 0.2, "mismatch": 0.0}),
     "ms0.1-cond": ("fast", {**LR16, "conditional": True, "mode_seeking": 0.1, "mismatch": 0.0}),
@@ -106,13 +109,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per candidate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
+    parser.add_argument("--no-paper", action="store_true",
+                        help="skip the `paper` run that is otherwise added (and the FD / paper column)")
     args = parser.parse_args()
 
     names = [c for c in args.candidates.split(",") if c]
     unknown = [c for c in names if c not in CANDIDATES and c != "canonical"]
     if unknown:
         parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from canonical, {', '.join(CANDIDATES)}")
-    if "paper" not in names:
+    if "paper" not in names and not args.no_paper:
         names.append("paper")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,15 +125,16 @@ def main() -> None:
             row = run_candidate(name, args.data_dir, args.budget, args.n, Path(tmp), args.seed)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    base = next(r for r in rows if r["candidate"] == "paper")
+    base = next((r for r in rows if r["candidate"] == "paper"), None)
     canon = next((r for r in rows if r["candidate"] == "canonical"), None)
-    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'recall':>7} {'classes':>8} {'max/min':>8} {'label acc':>9} "
-          f"{'FD / paper':>10}"
+    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'recall':>7} {'classes':>8} {'max/min':>8} {'label acc':>9}"
+          + (f" {'FD / paper':>10}" if base else "")
           + (f" {'FD / canonical':>14}" if canon else ""))
     for r in rows:
         acc = r.get("label_accuracy")
         print(f"{r['candidate']:<12} {r['steps']:>7} {r['fid']:>8.2f} {r['recall']:>7.3f} {r['classes_present']:>8} "
-              f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9} {r['fid'] / base['fid']:>10.3f}"
+              f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9}"
+              + (f" {r['fid'] / base['fid']:>10.3f}" if base else "")
               + (f" {r['fid'] / canon['fid']:>14.3f}" if canon else ""))
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
