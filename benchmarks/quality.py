@@ -4,9 +4,13 @@ coverage, and label accuracy for conditional runs), side by side with the `paper
 
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates canonical,paper,fast
+    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --no-paper \
+        --candidates canonical,canonical-mlp --save-samples anchors/     # anchors for judge_panel.py
 
 `canonical` is the tutorials' loop (canonical.py: float32, DataLoader, Sigmoid + BCELoss) on the paper's
-28×28 DCGAN, sampled in eval mode: the baseline the issues' targets are stated against. Candidates run one
+28×28 DCGAN, sampled in eval mode: the baseline the issues' targets are stated against; `canonical-mlp` is
+the same loop on the vanilla MLP GAN. With ``--save-samples DIR`` each candidate's samples are written to
+``DIR/<candidate>.npz`` (as ``ganforge sample --out`` writes them) and that file is what gets scored. Candidates run one
 after another (never in parallel: they would share the cores and the budget would mean nothing). The
 table ends with each candidate's distance as a ratio of `paper`'s (and of `canonical`'s, when it ran).
 """
@@ -23,7 +27,10 @@ import torch
 from canonical import canonical_loop
 
 import ganforge
-from ganforge.metrics import evaluate_generator
+from ganforge.data.npz import load_npz
+from ganforge.metrics import Evaluator, evaluate_generator, make_extractor, reference_data
+from ganforge.models import Generator
+from ganforge.sampling import write_samples
 
 # The `fast` of the previous sessions (BCE, BatchNorm D, Adam 4e-4 with beta1 0.5): the ablation's base.
 FAST_BCE = dict(loss="bce", d_norm="batch", lr_g=4e-4, lr_d=4e-4, beta1=0.5, beta2=0.999, mismatch=0.0)
@@ -76,53 +83,76 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 }
 
 
-def run_canonical(data_dir: str, budget: float, n: int, seed: int) -> dict:
+# The tutorials' loop (canonical.py) on the paper's DCGAN and on the vanilla MLP GAN: the issues' baselines.
+CANONICAL = {"canonical": "dcgan", "canonical-mlp": "mlp"}
+
+
+def score(G: Generator, data_dir: str, n: int, save: Path | None) -> dict:
+    """Classifier-feature FD, recall and class coverage of n samples of G (EMA weights, eval mode)."""
+    if save is None:
+        return evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
+    write_samples(G, n, save)  # the judge's path: a file of samples, then that very file scored
+    extractor = make_extractor("classifier", "mnist", data_dir, G.resolution)
+    return Evaluator(reference_data("mnist", data_dir), extractor, "fid,pr").score_images(load_npz(save), str(save))
+
+
+def run_canonical(name: str, data_dir: str, budget: float, n: int, seed: int, save: Path | None,
+                  max_steps: int | None = None) -> dict:
     data = ganforge.load_dataset("mnist", data_dir, "train")
-    step, G = canonical_loop("dcgan", data, 64, torch.device("cpu"), seed)
+    step, G = canonical_loop(CANONICAL[name], data, 64, torch.device("cpu"), seed)
     steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < budget:
+    while (steps < max_steps) if max_steps else (time.perf_counter() - t0 < budget):
         step()
         steps += 1
     G.eval()
-    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
-    return {"candidate": "canonical", "steps": steps, **scores}
+    return {"candidate": name, "steps": steps, **score(G, data_dir, n, save)}
 
 
-def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path, seed: int) -> dict:
-    if name == "canonical":
-        return run_canonical(data_dir, budget, n, seed)
+def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path, seed: int,
+                  save_dir: Path | None = None, max_steps: int | None = None) -> dict:
+    save = None if save_dir is None else save_dir / f"{name}.npz"
+    if name in CANONICAL:
+        return run_canonical(name, data_dir, budget, n, seed, save, max_steps)
     preset, extra = CANDIDATES[name]
-    config = ganforge.Config.from_preset(preset, dataset="mnist", data_dir=data_dir, time_limit=budget,
+    limit = dict(steps=max_steps) if max_steps else dict(time_limit=budget)
+    config = ganforge.Config.from_preset(preset, dataset="mnist", data_dir=data_dir, **limit,
                                          out=str(workdir / name), seed=seed, sample_every=10**9,
                                          checkpoint_every=10**9, **extra)
     run = ganforge.train(config, progress=False)
     G = ganforge.load_generator(run.path)
-    scores = evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
-    return {"candidate": name, "steps": run.step, **scores}
+    return {"candidate": name, "steps": run.step, **score(G, data_dir, n, save)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX files")
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per candidate")
-    parser.add_argument("--candidates", default="paper,fast,fast-cond", help=f"from {', '.join(CANDIDATES)}")
+    parser.add_argument("--steps", default="", metavar="NAME=N,...",
+                        help="train these candidates for N steps instead of --budget seconds (step-matched "
+                             "anchors do not depend on the machine's speed)")
+    parser.add_argument("--candidates", default="paper,fast,fast-cond", help=f"from {', '.join([*CANONICAL, *CANDIDATES])}")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per candidate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
+    parser.add_argument("--save-samples", type=Path, default=None, metavar="DIR",
+                        help="write each candidate's samples to DIR/<candidate>.npz and score that file")
     parser.add_argument("--no-paper", action="store_true",
                         help="skip the `paper` run that is otherwise added (and the FD / paper column)")
     args = parser.parse_args()
 
     names = [c for c in args.candidates.split(",") if c]
-    unknown = [c for c in names if c not in CANDIDATES and c != "canonical"]
+    unknown = [c for c in names if c not in CANDIDATES and c not in CANONICAL]
     if unknown:
-        parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from canonical, {', '.join(CANDIDATES)}")
+        parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join([*CANONICAL, *CANDIDATES])}")
+    steps = {k: int(v) for k, _, v in (item.partition("=") for item in args.steps.split(",") if item)}
     if "paper" not in names and not args.no_paper:
         names.append("paper")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            row = run_candidate(name, args.data_dir, args.budget, args.n, Path(tmp), args.seed)
+            row = run_candidate(name, args.data_dir, args.budget, args.n, Path(tmp), args.seed, args.save_samples,
+                                steps.get(name))
             rows.append(row)
             print(json.dumps(row), flush=True)
     base = next((r for r in rows if r["candidate"] == "paper"), None)
