@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -146,3 +147,29 @@ def test_resume_names_a_changed_mbstd(tmp_path):
     saved = RunDir.open(run.path).config()
     with pytest.raises(ganforge.RunError, match="--mbstd: checkpoint 2, config 0"):
         ganforge.train(saved.replace(mbstd=0, steps=4), resume=run.path, progress=False)
+
+
+def test_label_assist_trains_on_labels_without_mismatch_and_samples_every_class(tmp_path, monkeypatch):
+    from ganforge.training.trainer import Trainer
+
+    cfg = tiny_config(tmp_path, label_assist=True, mode_seeking=0.5, mismatch=0.5, steps=2)
+    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    assert trainer.G.conditional and trainer.D.num_classes == 10  # G and D take the label
+    calls = []
+    monkeypatch.setattr(trainer, "_mismatched_logits", lambda *a: calls.append(a))
+    assert torch.isfinite(trainer.train_step()).all()
+    assert calls == []  # --mismatch is for --conditional only: it trades variety for label fidelity
+    run = ganforge.train(cfg.replace(out=str(tmp_path / "trained")), progress=False)
+    G = ganforge.load_generator(run.path)
+    labels = np.load(ganforge.write_samples(G, 20, tmp_path / "s.npz"))["labels"]
+    assert sorted(set(labels.tolist())) == list(range(10)) and np.bincount(labels).max() == 2  # classes in turn
+
+
+def test_label_assist_is_ignored_without_labels_and_resume_names_it(tmp_path):
+    cfg = tiny_config(tmp_path, dataset="npz", label_assist=True, steps=2)
+    G, D = build_models(cfg, 1, 8, 0)  # an unlabelled set: plain unconditional networks, no error
+    assert not G.conditional and D.num_classes == 0
+    run = ganforge.train(tiny_config(tmp_path, label_assist=True, steps=2), progress=False)
+    saved = RunDir.open(run.path).config()
+    with pytest.raises(ganforge.RunError, match="--label-assist: checkpoint True, config False"):
+        ganforge.train(saved.replace(label_assist=False, steps=4), resume=run.path, progress=False)

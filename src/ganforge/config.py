@@ -46,6 +46,9 @@ class Config:
     # model
     model: str = _opt("dcgan", "model", "model family", choices=("mlp", "dcgan"))
     conditional: bool = _opt(False, "model", "condition G and D on the class label")
+    label_assist: bool = _opt(False, "model", "unconditional runs on labelled data: G and D still see the class "
+                              "label (without --mismatch), and samples take every class in turn; better samples per "
+                              "step (docs/presets.md); ignored on unlabelled data")
     z_dim: int = _opt(100, "model", "latent dimension")
     ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)")
     ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)")

@@ -14,9 +14,14 @@ GENERATORS: dict[str, type[Generator]] = {"mlp": MLPGenerator, "dcgan": DCGANGen
 DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
 
 
+def uses_labels(config: Config, num_classes: int) -> bool:
+    """Whether G and D take the class label: ``--conditional``, or ``--label-assist`` on a labelled dataset."""
+    return config.conditional or (config.label_assist and num_classes >= 2)
+
+
 def build_models(config: Config, channels: int, resolution: int, num_classes: int) -> tuple[Generator, Discriminator]:
-    """G and D for a dataset of the given shape; ``num_classes`` is used only for conditional models."""
-    k = num_classes if config.conditional else 0
+    """G and D for a dataset of the given shape; ``num_classes`` is used only for models that take labels."""
+    k = num_classes if uses_labels(config, num_classes) else 0
     if config.conditional and num_classes < 2:
         raise ConfigError(f"--conditional needs a labelled dataset with 2 or more classes; {config.dataset} has none")
     if config.model == "mlp":
@@ -36,4 +41,4 @@ def generator_from_spec(family: str, init_kwargs: dict[str, Any]) -> Generator:
 
 
 __all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models",
-           "generator_from_spec", "make_latents"]
+           "generator_from_spec", "make_latents", "uses_labels"]

@@ -21,8 +21,8 @@ from .ema import recalibrated
 STEP_FILE = re.compile(r"^step-(\d{8})\.pt$")
 
 # Options that define the networks' shapes or the data they were trained on.
-MODEL_OPTIONS = ("dataset", "image_size", "classes", "channels", "unlabeled", "model", "conditional", "z_dim",
-                 "ngf", "ndf", "g_hidden", "d_hidden", "embed_dim", "d_norm", "mbstd")
+MODEL_OPTIONS = ("dataset", "image_size", "classes", "channels", "unlabeled", "model", "conditional", "label_assist",
+                 "z_dim", "ngf", "ndf", "g_hidden", "d_hidden", "embed_dim", "d_norm", "mbstd")
 
 
 def _atomic_save(obj: Any, path: Path) -> None:

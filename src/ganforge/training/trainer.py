@@ -159,7 +159,8 @@ class Trainer:
             real_logits = D(real_in, real_y)
             fake_logits = D(self._d_input(fake.detach()), fake_y)
             negatives = fake_logits
-            if cfg.mismatch > 0 and cond and len(self.class_pool) > 1:
+            # Only for --conditional: label fidelity bought with variety, which --label-assist does not want.
+            if cfg.mismatch > 0 and cfg.conditional and len(self.class_pool) > 1:
                 negatives = torch.cat([fake_logits, self._mismatched_logits(D, real_in, real_y)])
             loss_d = self.loss.discriminator(real_logits, negatives)
             if cfg.loss == "wgan-gp":
@@ -400,7 +401,8 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
         trainer = Trainer(config, run, resume=resume is not None, data=data, progress=progress)
         if world.main:
             log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
-                     "conditional" if config.conditional else "unconditional", config.model, config.dataset,
+                     "conditional" if config.conditional else
+                     "label-assisted" if trainer.G.conditional else "unconditional", config.model, config.dataset,
                      len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
                      trainer.device, f" × {world.world_size} processes" if world.enabled else "", trainer.step)
         result = trainer.fit()
