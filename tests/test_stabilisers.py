@@ -169,6 +169,8 @@ def test_label_assist_is_ignored_without_labels_and_resume_names_it(tmp_path):
     cfg = tiny_config(tmp_path, dataset="npz", label_assist=True, steps=2)
     G, D = build_models(cfg, 1, 8, 0)  # an unlabelled set: plain unconditional networks, no error
     assert not G.conditional and D.num_classes == 0
+    G, _ = build_models(tiny_config(tmp_path, label_assist=True, classes=[3, 5]), 1, 8, 10)
+    assert not G.conditional  # a class subset stays unconditional: sampling would cycle untrained classes
     run = ganforge.train(tiny_config(tmp_path, label_assist=True, steps=2), progress=False)
     saved = RunDir.open(run.path).config()
     with pytest.raises(ganforge.RunError, match="--label-assist: checkpoint True, config False"):

@@ -48,7 +48,7 @@ class Config:
     conditional: bool = _opt(False, "model", "condition G and D on the class label")
     label_assist: bool = _opt(False, "model", "unconditional runs on labelled data: G and D still see the class "
                               "label (without --mismatch), and samples take every class in turn; better samples per "
-                              "step (docs/presets.md); ignored on unlabelled data")
+                              "step (docs/presets.md); ignored on unlabelled data and with --classes")
     z_dim: int = _opt(100, "model", "latent dimension")
     ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)")
     ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)")

@@ -15,8 +15,10 @@ DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcga
 
 
 def uses_labels(config: Config, num_classes: int) -> bool:
-    """Whether G and D take the class label: ``--conditional``, or ``--label-assist`` on a labelled dataset."""
-    return config.conditional or (config.label_assist and num_classes >= 2)
+    """Whether G and D take the class label: ``--conditional``, or ``--label-assist`` on a labelled dataset
+    trained whole (with ``--classes`` the run stays unconditional: samples would otherwise cycle through
+    classes it never saw)."""
+    return config.conditional or (config.label_assist and num_classes >= 2 and config.classes is None)
 
 
 def build_models(config: Config, channels: int, resolution: int, num_classes: int) -> tuple[Generator, Discriminator]:
@@ -41,4 +43,4 @@ def generator_from_spec(family: str, init_kwargs: dict[str, Any]) -> Generator:
 
 
 __all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models",
-           "generator_from_spec", "make_latents", "uses_labels"]
+           "generator_from_spec", "make_latents"]
