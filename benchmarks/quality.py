@@ -44,6 +44,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-cond": ("fast", {"conditional": True}),
     "fast-cond-ms0": ("fast", {"conditional": True, "mode_seeking": 0.0, "mismatch": 0.0}),
     "fast-cond-mm0": ("fast", {**LR16, "conditional": True, "mismatch": 0.0}),  # `fast` of the previous session
+    "fast-no-assist": ("fast", {"label_assist": False}),  # `fast` before --label-assist: labels unused
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
     # The ablation behind `fast` (docs/presets.md): width, then learning rate, loss and D normalisation.
