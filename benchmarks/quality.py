@@ -10,8 +10,9 @@ coverage, and label accuracy for conditional runs), side by side with the `paper
 `canonical` is the tutorials' loop (canonical.py: float32, DataLoader, Sigmoid + BCELoss) on the paper's
 28×28 DCGAN, sampled in eval mode: the baseline the issues' targets are stated against; `canonical-mlp` is
 the same loop on the vanilla MLP GAN. With ``--save-samples DIR`` each candidate's samples are written to
-``DIR/<candidate>.npz`` (as ``ganforge sample --out`` writes them) and that file is what gets scored. Candidates run one
-after another (never in parallel: they would share the cores and the budget would mean nothing). The
+``DIR/<candidate>.npz`` (as ``ganforge sample --out`` writes them) and that file is what gets scored.
+Candidates run one after another (never in parallel: they would share the cores and the budget would mean
+nothing). The
 table ends with each candidate's distance as a ratio of `paper`'s (and of `canonical`'s, when it ran).
 """
 
@@ -131,7 +132,8 @@ def main() -> None:
     parser.add_argument("--steps", default="", metavar="NAME=N,...",
                         help="train these candidates for N steps instead of --budget seconds (step-matched "
                              "anchors do not depend on the machine's speed)")
-    parser.add_argument("--candidates", default="paper,fast,fast-cond", help=f"from {', '.join([*CANONICAL, *CANDIDATES])}")
+    parser.add_argument("--candidates", default="paper,fast,fast-cond",
+                        help=f"from {', '.join([*CANONICAL, *CANDIDATES])}")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per candidate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
