@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .files import atomic_write
 
 SECTIONS = ("data", "model", "loss", "train", "run")
 DEFAULT_STEPS = 3000  # used when no budget (steps, epochs, time limit) is given
@@ -214,7 +215,7 @@ class Config:
         return cls(**{k: coerce(known[k], v, source) for k, v in flat.items()})
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> Config:

@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import DataError
+from .files import atomic_path
 
 CHUNK = 1 << 20
 
@@ -56,6 +57,10 @@ def verify(path: Path, remote: RemoteFile) -> str | None:
     return None
 
 
+class _ChecksumMismatch(Exception):
+    pass
+
+
 def fetch(remote: RemoteFile, directory: Path, progress: bool = True, timeout: float = 60.0) -> Path:
     """Return ``directory/remote.name``, downloading and verifying it first if it is not there yet."""
     target = directory / remote.name
@@ -67,19 +72,17 @@ def fetch(remote: RemoteFile, directory: Path, progress: bool = True, timeout: f
     directory.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in remote.urls:
-        tmp = target.with_name(f".{target.name}.part")
         try:
-            _download(url, tmp, progress, timeout)
-            problem = verify(tmp, remote)
-            if problem is not None:
-                errors.append(f"{url}: checksum mismatch ({problem})")
-                continue
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:  # renamed into place only once the checksum matches
+                _download(url, tmp, progress, timeout)
+                problem = verify(tmp, remote)
+                if problem is not None:
+                    raise _ChecksumMismatch(problem)
             return target
+        except _ChecksumMismatch as e:
+            errors.append(f"{url}: checksum mismatch ({e})")
         except (urllib.error.URLError, OSError, ValueError) as e:
             errors.append(f"{url}: {getattr(e, 'reason', e)}")
-        finally:
-            tmp.unlink(missing_ok=True)
     raise DataError(
         f"could not download {remote.name} ({'; '.join(errors)}). Download it by hand from {remote.urls[0]} "
         f"and put it at {target}"

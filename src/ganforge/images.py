@@ -13,10 +13,19 @@ from PIL import Image, ImageDraw
 MIN_TILE = 32  # tiles smaller than this are upscaled (nearest) so 8×8 digits stay visible
 
 
+def pixels_to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels 0..255 -> float32 in [-1, 1], the library's image range (any layout)."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def float_to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """float in [-1, 1] -> uint8 pixels 0..255, clamped and rounded as image files store them (any layout)."""
+    return x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """float [-1, 1] [N, C, H, W] -> uint8 [N, H, W, C] (rounded, clamped)."""
-    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return float_to_pixels(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _pil(array: np.ndarray) -> Image.Image:

@@ -30,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from .data import ImageData, load_dataset
 from .device import resolve_device
 from .errors import ConfigError, DataError, RunError
+from .images import pixels_to_float
 from .models import Discriminator
 from .runs import RunDir, checkpoint_path
 from .training.checkpoint import discriminator_from_state, load_checkpoint
@@ -62,7 +63,7 @@ def extract_features(discriminator: Discriminator, images: np.ndarray, batch_siz
     device = next(discriminator.parameters()).device
     out: np.ndarray | None = None
     for i in range(0, len(images), batch_size):
-        x = torch.tensor(images[i:i + batch_size]).to(device).float().div_(127.5).sub_(1)  # a copy: memmaps are read-only
+        x = pixels_to_float(torch.tensor(images[i:i + batch_size]).to(device))  # a copy: memmaps are read-only
         f = pooled_features(discriminator, x).float().cpu().numpy()
         if out is None:
             out = np.empty((len(images), f.shape[1]), np.float32)
@@ -72,7 +73,7 @@ def extract_features(discriminator: Discriminator, images: np.ndarray, batch_siz
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:
-    return images.reshape(len(images), -1).astype(np.float32) / 127.5 - 1
+    return pixels_to_float(torch.from_numpy(images.reshape(len(images), -1))).numpy()
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:

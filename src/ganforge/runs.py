@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from .config import Config, flag
 from .device import resolve_device
 from .errors import RunError
+from .files import atomic_path
 from .models import Generator, generator_from_spec
 from .training.checkpoint import generator_from_checkpoint
 
@@ -101,11 +101,10 @@ def resume_config(run: RunDir, overrides: dict[str, Any]) -> Config:
 def export_generator(generator: Generator, path: str | Path) -> Path:
     """Weights as safetensors, with the family and constructor arguments in the metadata."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"ganforge_family": generator.family, "ganforge_init": json.dumps(generator.init_kwargs)}
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 

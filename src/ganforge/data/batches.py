@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..images import pixels_to_float
 from .base import ImageData
 
 BATCHERS = ("auto", "device", "stream")
@@ -49,10 +50,6 @@ def epoch_order(n: int, batches: int, batch_size: int, seed: int, epoch: int, ra
     used = batches * batch_size * world_size
     # Each rank takes a strided share of the same permutation; the tail that fits no full batch waits.
     return perm[:used][rank::world_size]
-
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(127.5).sub_(1.0)  # uint8 0..255 -> float -1..1
 
 
 class _Batcher:
@@ -113,7 +110,7 @@ class DeviceBatcher(_Batcher):
             self._order = (at.epoch, self._epoch_order(at.epoch).to(self.device))
         start = at.position * self.batch_size
         idx = self._order[1][start:start + self.batch_size]
-        x = to_unit_range(self.images.index_select(0, idx))  # index_select: a plain gather, faster than [idx]
+        x = pixels_to_float(self.images.index_select(0, idx))  # index_select: a plain gather, faster than [idx]
         y = None if self.labels is None else self.labels.index_select(0, idx)
         return x, y
 
@@ -143,7 +140,7 @@ class StreamingBatcher(_Batcher):
             self._worker = _Prefetcher(self, self.state.epoch, self.state.position)
         self._advance()
         s, slot, y = self._worker.get()
-        x = to_unit_range(slot.to(self.device, non_blocking=self.pinned))
+        x = pixels_to_float(slot.to(self.device, non_blocking=self.pinned))
         self._worker.release(s)
         return x, None if y is None else y.to(self.device, non_blocking=self.pinned)
 

@@ -22,6 +22,8 @@ from torch import nn
 from ..data import ImageData, load_dataset
 from ..download import cache_root
 from ..errors import DataError
+from ..files import atomic_path
+from ..images import pixels_to_float
 
 log = logging.getLogger("ganforge")
 
@@ -66,10 +68,6 @@ def recipe_key(dataset: str, resolution: int, channels: int, num_classes: int) -
 def classifier_path(dataset: str, resolution: int, channels: int, num_classes: int) -> Path:
     key = recipe_key(dataset, resolution, channels, num_classes)
     return cache_root() / "evaluators" / f"{dataset}-{resolution}px-{key}.pt"
-
-
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div_(127.5).sub_(1.0)
 
 
 def _shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -120,7 +118,7 @@ def _fit(train: ImageData, r: dict[str, Any], progress: bool = False) -> DomainC
             order = torch.randperm(len(images), generator=gen)
             for i in range(0, len(images), r["batch_size"]):
                 idx = order[i:i + r["batch_size"]]
-                x = _shift(_to_float(images[idx]), shift, gen)
+                x = _shift(pixels_to_float(images[idx]), shift, gen)
                 loss = F.cross_entropy(model(x)[1], labels[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -137,17 +135,16 @@ def accuracy(model: DomainClassifier, data: ImageData, batch_size: int = 1000) -
     device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(data), batch_size):
-        x = _to_float(torch.from_numpy(np.array(data.images[i:i + batch_size])).to(device))
+        x = pixels_to_float(torch.from_numpy(np.array(data.images[i:i + batch_size])).to(device))
         correct += (model(x)[1].argmax(1).cpu() == torch.from_numpy(data.labels[i:i + batch_size])).sum().item()
     return correct / len(data)
 
 
 def save_classifier(model: DomainClassifier, report: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.cpu() for k, v in model.state_dict().items()}
-    torch.save({"init": model.init_kwargs, "state": state, "report": json.dumps(report)}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"init": model.init_kwargs, "state": state, "report": json.dumps(report)}, tmp)
     return path
 
 

@@ -17,6 +17,8 @@ import torch
 from ..data import ImageData, load_dataset
 from ..download import cache_root
 from ..errors import ConfigError
+from ..files import atomic_path, atomic_write
+from ..images import float_to_pixels
 from ..models import Generator, make_latents
 from .distances import (
     MetricError,
@@ -105,9 +107,8 @@ def real_stats(data: ImageData, extractor: FeatureExtractor, split: str = "train
     stats = RealStats(mu, sigma, keep, len(feats))
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez(tmp, mu=mu, sigma=sigma, features=keep, count=np.int64(len(feats)))
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, mu=mu, sigma=sigma, features=keep, count=np.int64(len(feats)))
     return stats
 
 
@@ -129,7 +130,7 @@ def generated_batches(generator: Generator, n: int, seed: int, labels: torch.Ten
         for i in range(0, n, batch_size):
             y = None if labels is None else labels[i:i + batch_size]
             x = generator.sample(len(z[i:i + batch_size]), labels=y, z=z[i:i + batch_size], batch_size=batch_size)
-            yield x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+            yield float_to_pixels(x)
 
 
 # -- the evaluator ----------------------------------------------------------------------------------------
@@ -282,7 +283,5 @@ def evaluate_run(path: str | Path, n: int = 10_000, metrics: str | Sequence[str]
     out = run.path / "metrics.json"
     recorded = json.loads(out.read_text()) if out.is_file() else {}
     recorded[result["features"]] = jsonable(result)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(recorded, indent=2) + "\n")
-    tmp.replace(out)
+    atomic_write(out, json.dumps(recorded, indent=2) + "\n")
     return result

@@ -19,6 +19,7 @@ import torch
 
 from ..download import RemoteFile, cache_root, fetch, file_digest
 from ..errors import ConfigError, DataError
+from ..images import pixels_to_float
 from .classifier import DomainClassifier, get_classifier
 
 INCEPTION = RemoteFile(
@@ -76,7 +77,7 @@ class ClassifierFeatures(FeatureExtractor):
         self.ident, self.description = ident, description
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features, logits = self.model(images.float().div(127.5).sub(1.0))
+        features, logits = self.model(pixels_to_float(images))
         return features, logits.softmax(1)
 
 
@@ -108,7 +109,7 @@ class TorchScriptFeatures(FeatureExtractor):
         self.description = f"torchscript ({path}, sha256 {self.ident.removeprefix('torchscript-')}…)"
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
-        out = self.model(images.float().div(127.5).sub(1.0))
+        out = self.model(pixels_to_float(images))
         if out.ndim != 2:
             raise ConfigError(f"--features: the network must return [N, D] features, got shape {tuple(out.shape)}")
         return out, None

@@ -15,6 +15,7 @@ import torch
 
 from ..config import Config, flag
 from ..errors import RunError
+from ..files import atomic_path
 from ..models import Discriminator, Generator, build_models, generator_from_spec
 from .ema import recalibrated
 
@@ -26,12 +27,8 @@ MODEL_OPTIONS = ("dataset", "image_size", "classes", "channels", "unlabeled", "m
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _atomic_link(src: Path, dst: Path) -> None:
