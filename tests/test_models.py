@@ -111,7 +111,7 @@ def test_conditional_needs_labels_and_bad_resolution_is_clear():
     with pytest.raises(ConfigError, match="--image-size: dcgan supports resolutions"):
         build_models(Config(), 1, 30, 0)
     G, _ = build_models(Config(conditional=True, ngf=4, ndf=4), 1, 8, 10)
-    with pytest.raises(ConfigError, match="labels must be in 0..9"):
+    with pytest.raises(ConfigError, match="class 10 is out of range; this generator has classes 0..9"):
         G.sample(2, labels=[0, 10])
     with pytest.raises(ConfigError, match="conditional: give labels"):
         G.sample(2)

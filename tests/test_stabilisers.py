@@ -68,8 +68,9 @@ def test_stabilisers_train_with_finite_losses(tmp_path, options):
     run = ganforge.train(tiny_config(tmp_path, **options), progress=False)
     rows = [line for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) >= 3 and "nan" not in "".join(rows).lower()
-    assert ganforge.load_generator(run.path, device="cpu").sample(
-        2, labels=[0, 1] if options.get("conditional") else None, seed=0).isfinite().all()
+    G = ganforge.load_generator(run.path, device="cpu")
+    labels = G.classes[:2] * 2 if options.get("conditional") else None  # its trained classes
+    assert G.sample(len(labels or [0, 1]), labels=labels, seed=0).isfinite().all()
 
 
 def test_minibatch_stddev_sees_repeated_images():
@@ -154,7 +155,7 @@ def test_label_assist_trains_on_labels_without_mismatch_and_samples_every_class(
 
     cfg = tiny_config(tmp_path, label_assist=True, mode_seeking=0.5, mismatch=0.5, steps=2)
     trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
-    assert trainer.G.conditional and trainer.D.num_classes == 10  # G and D take the label
+    assert trainer.G.takes_labels and trainer.D.num_classes == 10  # G and D take the label
     calls = []
     monkeypatch.setattr(trainer, "_mismatched_logits", lambda *a: calls.append(a))
     assert torch.isfinite(trainer.train_step()).all()
@@ -168,9 +169,9 @@ def test_label_assist_trains_on_labels_without_mismatch_and_samples_every_class(
 def test_label_assist_is_ignored_without_labels_and_resume_names_it(tmp_path):
     cfg = tiny_config(tmp_path, dataset="npz", label_assist=True, steps=2)
     G, D = build_models(cfg, 1, 8, 0)  # an unlabelled set: plain unconditional networks, no error
-    assert not G.conditional and D.num_classes == 0
+    assert not G.takes_labels and D.num_classes == 0
     G, _ = build_models(tiny_config(tmp_path, label_assist=True, classes=[3, 5]), 1, 8, 10)
-    assert not G.conditional  # a class subset stays unconditional: sampling would cycle untrained classes
+    assert not G.takes_labels  # a class subset stays unconditional: sampling would cycle untrained classes
     run = ganforge.train(tiny_config(tmp_path, label_assist=True, steps=2), progress=False)
     saved = RunDir.open(run.path).config()
     with pytest.raises(ganforge.RunError, match="--label-assist: checkpoint True, config False"):

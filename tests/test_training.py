@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import ganforge
-from ganforge import RunError, TrainingDiverged
+from ganforge import ConfigError, RunError, TrainingDiverged
 from ganforge.losses import NonSaturatingBCE
 from ganforge.runs import RunDir
 from ganforge.training.checkpoint import load_checkpoint
@@ -45,7 +45,7 @@ def test_few_steps_per_family_write_a_complete_run(tmp_path, model, conditional,
     assert run.stopped_by == "steps" and run.step == 6
     check_run_dir(run.path, 6)
     G = ganforge.load_generator(run.path, device="cpu")
-    assert not G.training and G.conditional == conditional
+    assert not G.training and G.takes_labels == conditional
     labels = [1, 2] if conditional else None
     assert G.sample(2, labels=labels, seed=0).shape == (2, 1, 8, 8)
 
@@ -151,3 +151,21 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     state = load_checkpoint(out / "checkpoints" / "latest.pt")
     assert 0 < state["step"] < 100000
     assert (out / "generator.safetensors").is_file()
+
+
+def test_class_subset_run_samples_only_its_classes(tmp_path):
+    """A --conditional --classes 3,5 run exports its trained classes: sampling, sweeps and evaluation use
+    them, and other classes are refused with the reason."""
+    from ganforge.latent import class_sweep
+    from ganforge.sampling import resolve_labels
+
+    run = ganforge.train(tiny_config(tmp_path, steps=2, conditional=True, classes=[3, 5]), progress=False)
+    for checkpoint in (None, "latest"):  # generator.safetensors and the checkpoint agree
+        G = ganforge.load_generator(run.path, checkpoint=checkpoint, device="cpu")
+        assert G.num_classes == 10 and G.classes == [3, 5]
+        assert resolve_labels(G, 4).tolist() == [3, 5, 3, 5]
+        assert class_sweep(G, torch.zeros(2, G.z_dim)).shape[0] == 4  # two rows, one column per trained class
+        with pytest.raises(ConfigError, match="class 7 is not one this generator was trained on"):
+            resolve_labels(G, 4, label=7)
+        with pytest.raises(ConfigError, match=r"trained on \(3, 5\)"):
+            G.sample(2, labels=[3, 7])

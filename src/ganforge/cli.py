@@ -243,7 +243,7 @@ def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str
     from .runs import load_generator
 
     g = load_generator(run, checkpoint=checkpoint, device=device)
-    if not g.conditional:
+    if not g.takes_labels:
         raise ConfigError(f"sweep: {run} is an unconditional run (trained without --conditional); "
                           "a class sweep needs a conditional one")
     class_list = parse_int_list(classes, "--classes") if classes is not None else None

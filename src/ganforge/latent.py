@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .models import Generator, make_latents
+from .models import Generator, class_list, make_latents
 
 METHODS = ("slerp", "lerp")
 # Above this |cos| the angle is too small (or ~180°) for slerp's 1/sin(angle): fall back to lerp.
@@ -141,20 +141,19 @@ def perturb(z: torch.Tensor, n: int, scale: float = 0.25, seed: int = 0) -> torc
 # -- decoding ---------------------------------------------------------------------------------------
 
 def check_class(generator: Generator, label: int, option: str = "--label") -> int:
-    if not generator.conditional:
+    if not generator.takes_labels:
         raise ConfigError(f"{option}: this run's generator is unconditional (trained without --conditional)")
-    if not 0 <= label < generator.num_classes:
-        raise ConfigError(f"{option}: class {label} is out of range; this generator has classes "
-                          f"0..{generator.num_classes - 1}")
+    if label not in generator.classes:
+        raise ConfigError(f"{option}: {generator.unknown_class(label)}")
     return label
 
 
 def require_label(generator: Generator, label: int | None) -> int | None:
     """The class every image is drawn from: required for conditional generators, refused otherwise."""
     if label is None:
-        if generator.conditional:
-            raise ConfigError(f"--label: this generator is conditional; pick a class in "
-                              f"0..{generator.num_classes - 1}")
+        if generator.takes_labels:
+            raise ConfigError(f"--label: this generator is conditional; pick a class among "
+                              f"{class_list(generator.classes)}")
         return None
     return check_class(generator, label)
 
@@ -175,13 +174,13 @@ def interpolation(generator: Generator, z: torch.Tensor, frames: int, method: st
     Conditional generators need ``labels``: one class for the whole path, or one class per waypoint,
     morphing between classes through the label embedding (then a single z may hold the style fixed).
     """
-    if not generator.conditional:
+    if not generator.takes_labels:
         if labels:
             raise ConfigError("--label/--labels: this run's generator is unconditional (trained without --conditional)")
         return generator.sample(frames, z=path(z, frames, method, loop))
     if not labels:
         raise ConfigError(f"--label/--labels: this generator is conditional; give a class (--label K) or classes "
-                          f"to morph through (--labels A,B) in 0..{generator.num_classes - 1}")
+                          f"to morph through (--labels A,B) among {class_list(generator.classes)}")
     for c in labels:
         check_class(generator, c, "--labels" if len(labels) > 1 else "--label")
     if len(labels) == 1:
@@ -226,10 +225,10 @@ def latent_arithmetic(generator: Generator, groups: Sequence[tuple[int, torch.Te
 @torch.no_grad()
 def class_sweep(generator: Generator, z: torch.Tensor, classes: Sequence[int] | None = None) -> torch.Tensor:
     """Images [len(z) * K, C, H, W]: for each latent (row), the same z drawn as each class (column)."""
-    if not generator.conditional:
+    if not generator.takes_labels:
         raise ConfigError("sweep: this run's generator is unconditional (trained without --conditional); "
                           "a class sweep needs a conditional run")
-    classes = list(range(generator.num_classes)) if classes is None else list(classes)
+    classes = generator.classes if classes is None else list(classes)
     if not classes:
         raise ConfigError("--classes: the list is empty; give comma-separated class ids like 0,1,2")
     for c in classes:

@@ -99,10 +99,11 @@ def resume_config(run: RunDir, overrides: dict[str, Any]) -> Config:
 # -- exported generator ------------------------------------------------------------------------------
 
 def export_generator(generator: Generator, path: str | Path) -> Path:
-    """Weights as safetensors, with the family and constructor arguments in the metadata."""
+    """Weights as safetensors, with the family, constructor arguments and trained classes in the metadata."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    meta = {"ganforge_family": generator.family, "ganforge_init": json.dumps(generator.init_kwargs)}
+    meta = {"ganforge_family": generator.family, "ganforge_init": json.dumps(generator.init_kwargs),
+            "ganforge_classes": json.dumps(generator.classes)}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return path
@@ -119,6 +120,8 @@ def read_generator_file(path: Path) -> Generator:
         raise RunError(f"{path}: not a ganforge generator (no ganforge metadata)")
     g = generator_from_spec(meta["ganforge_family"], json.loads(meta["ganforge_init"]))
     g.load_state_dict(state)
+    if g.takes_labels:  # files written before the trained classes were recorded: all classes
+        g.classes = json.loads(meta.get("ganforge_classes", "null")) or None
     return g
 
 

@@ -10,7 +10,7 @@ import torch
 
 from .errors import ConfigError
 from .images import save_grid, save_images, to_uint8
-from .latent import latents_for_seeds
+from .latent import check_class, latents_for_seeds
 from .models import Generator
 
 BATCH = 1000
@@ -19,21 +19,14 @@ BATCH = 1000
 def resolve_labels(generator: Generator, n: int, label: int | None = None,
                    labels: Sequence[int] | None = None) -> torch.Tensor | None:
     """Labels for ``n`` samples: one class, an explicit list (cycled), or all classes in turn."""
-    if not generator.conditional:
+    if not generator.takes_labels:
         if label is not None or labels:
             raise ConfigError("--label/--labels: this run's generator is unconditional (trained without --conditional)")
         return None
-    k = generator.num_classes
-    if label is not None:
-        chosen = [label] * n
-    elif labels:
-        chosen = [labels[i % len(labels)] for i in range(n)]
-    else:
-        chosen = [i % k for i in range(n)]
-    bad = sorted({c for c in chosen if not 0 <= c < k})
-    if bad:
-        raise ConfigError(f"--label: class {bad[0]} is out of range; this generator has classes 0..{k - 1}")
-    return torch.tensor(chosen, dtype=torch.long)
+    for c in [label] if label is not None else labels or []:
+        check_class(generator, c, "--label" if label is not None else "--labels")
+    pool = [label] if label is not None else list(labels) if labels else generator.classes
+    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
 def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, label: int | None = None,
@@ -59,7 +52,7 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
         np.savez(out, images=to_uint8(images), z=z.numpy(), seeds=seeds, **extras)
     elif out.suffix == ".png":
         if y is not None and nrow is None and label is None and not labels:
-            nrow = generator.num_classes  # one column per class
+            nrow = len(generator.classes)  # one column per class
         save_grid(images, out, nrow=nrow, numbered=True, numbers=seeds.tolist())
         np.savez(out.with_suffix(".latents.npz"), z=z.numpy(), seeds=seeds, **extras)
     elif out_str.endswith(("/", "\\")) or out.is_dir() or not out.suffix:

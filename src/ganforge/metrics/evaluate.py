@@ -116,9 +116,9 @@ def real_stats(data: ImageData, extractor: FeatureExtractor, split: str = "train
 
 def generator_labels(generator: Generator, n: int, classes: Sequence[int] | None = None) -> torch.Tensor | None:
     """Conditional models: classes in turn (evenly), from ``classes`` or all of them."""
-    if not generator.conditional:
+    if not generator.takes_labels:
         return None
-    pool = list(classes) if classes else list(range(generator.num_classes))
+    pool = list(classes) if classes else generator.classes
     return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
@@ -153,7 +153,7 @@ class Evaluator:
         if (generator.channels, generator.resolution) != (self.reference.channels, self.reference.resolution):
             raise ConfigError(f"the generator makes {generator.channels}×{generator.resolution}px images but the "
                               f"reference data are {self.reference.channels}×{self.reference.resolution}px")
-        if classes is None and self.reference.labels is not None and generator.conditional:
+        if classes is None and self.reference.labels is not None and generator.takes_labels:
             classes = self.reference.present_classes()
         labels = generator_labels(generator, self.n, classes)
         return self.score(generated_batches(generator, self.n, self.seed, labels), self.n, labels, classes)

@@ -36,26 +36,52 @@ class Generator(GanModule):
     channels: int
     resolution: int
 
+    _classes: list[int] | None = None
+
     @property
-    def conditional(self) -> bool:
+    def takes_labels(self) -> bool:
+        """Whether G draws a given class (a --conditional or --label-assist run); see also ``classes``."""
         return self.num_classes > 0
+
+    @property
+    def classes(self) -> list[int]:
+        """The class ids G was trained on ([] when it takes no labels): all of 0..K-1, or a --classes subset.
+
+        Sampling without labels cycles through these, and labels outside them are refused.
+        """
+        if not self.takes_labels:
+            return []
+        return list(self._classes) if self._classes is not None else list(range(self.num_classes))
+
+    @classes.setter
+    def classes(self, ids: Sequence[int] | None) -> None:
+        if ids is not None and (not ids or min(ids) < 0 or max(ids) >= self.num_classes):
+            raise ConfigError(f"trained classes {list(ids)} do not fit a generator of {self.num_classes} classes")
+        self._classes = None if ids is None else sorted(int(i) for i in ids)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
     def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
-        if not self.conditional:
+        if not self.takes_labels:
             if labels is not None:
                 raise ConfigError("this generator is unconditional: it takes no labels")
             return None
         if labels is None:
-            raise ConfigError(f"this generator is conditional: give labels in 0..{self.num_classes - 1}")
+            raise ConfigError(f"this generator is conditional: give labels among its classes {class_list(self.classes)}")
         if labels.shape != (n,):
             raise ConfigError(f"expected {n} labels, got shape {tuple(labels.shape)}")
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ConfigError(f"labels must be in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
+        untrained = sorted(set(labels.tolist()) - set(self.classes))
+        if untrained:
+            raise ConfigError(self.unknown_class(untrained[0]))
         return labels
+
+    def unknown_class(self, label: int) -> str:
+        """Why ``label`` cannot be drawn: outside the label space, or a class the run did not train on."""
+        if not 0 <= label < self.num_classes:
+            return f"class {label} is out of range; this generator has classes {class_list(self.classes)}"
+        return f"class {label} is not one this generator was trained on ({class_list(self.classes)})"
 
     @torch.no_grad()
     def sample(self, n: int, labels: Sequence[int] | torch.Tensor | None = None, seed: int | None = None,
@@ -87,9 +113,16 @@ class Generator(GanModule):
 
         A point between two classes' embeddings morphs one class into the other.
         """
-        if not self.conditional:
+        if not self.takes_labels:
             raise ConfigError("this generator is unconditional: it has no label embedding")
         return self.decode(self.label.join_vectors(z, e))
+
+
+def class_list(classes: Sequence[int]) -> str:
+    """``[0, 1, ..., 9]`` -> "0..9"; a subset is listed: "3, 5"."""
+    if len(classes) > 2 and list(classes) == list(range(classes[0], classes[-1] + 1)):
+        return f"{classes[0]}..{classes[-1]}"
+    return ", ".join(map(str, classes))
 
 
 class Discriminator(GanModule):

@@ -88,8 +88,10 @@ def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
     g = generator_from_spec(spec["family"], spec["init"])
     use_ema = ema and state.get("ema") is not None
     g.load_state_dict(state["ema"] if use_ema else state["generator"])
+    if g.takes_labels:
+        g.classes = state.get("train_classes") or None
     # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
-    return recalibrated(g, classes=state.get("train_classes")) if use_ema else g
+    return recalibrated(g) if use_ema else g
 
 
 def discriminator_from_state(state: dict[str, Any], path: Path) -> Discriminator:

@@ -37,8 +37,7 @@ class EMA:
 
 
 @torch.no_grad()
-def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, seed: int = 0,
-                 classes: list[int] | None = None) -> Generator:
+def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, seed: int = 0) -> Generator:
     """A copy of ``generator`` whose BatchNorm statistics are exact averages over fresh latents.
 
     Averaged weights do not match the running statistics collected with the raw weights, so before an
@@ -55,10 +54,10 @@ def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, 
     g.train()
     rng = torch.Generator().manual_seed(seed)
     device = g.device
-    pool = torch.tensor(classes if classes else range(max(g.num_classes, 1)))
+    pool = torch.tensor(g.classes or [0])  # the trained classes: statistics of the images G will be asked for
     for _ in range(batches):
         z = torch.randn(batch_size, g.z_dim, generator=rng).to(device)
-        y = pool[torch.randint(len(pool), (batch_size,), generator=rng)].to(device) if g.conditional else None
+        y = pool[torch.randint(len(pool), (batch_size,), generator=rng)].to(device) if g.takes_labels else None
         g(z, y)
     for m in norms:
         m.momentum = 0.1

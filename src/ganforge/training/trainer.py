@@ -71,6 +71,8 @@ class Trainer:
         self.train_classes = data.present_classes()
 
         G, D = build_models(config, data.channels, data.resolution, data.num_classes)
+        if G.takes_labels:
+            G.classes = self.train_classes
         self.amp = performance.resolve_amp(config.amp, self.device)
         channels_last = performance.resolve_channels_last(config.channels_last, config.model, self.device)
         self.G = performance.prepare_layout(G.to(self.device), channels_last)
@@ -96,10 +98,10 @@ class Trainer:
         self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z and fake labels
         self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
 
-        n_fixed = 8 * len(self.train_classes) if G.conditional else 64
+        n_fixed = 8 * len(self.train_classes) if G.takes_labels else 64
         self.fixed_z = make_latents(n_fixed, config.z_dim, SAMPLE_SEED, self.device)
         # Conditional grids: one row of 8 per class.
-        self.fixed_labels = (self.class_pool.repeat_interleave(8) if G.conditional else None)
+        self.fixed_labels = (self.class_pool.repeat_interleave(8) if G.takes_labels else None)
 
         self.alarms = Alarms()
         self.step, self.elapsed = 0, 0.0
@@ -112,7 +114,7 @@ class Trainer:
         # Each rank draws the whole global batch and keeps its slice, so the world size changes nothing.
         w, lo, hi = self.world.world_size, self.world.rank * n, (self.world.rank + 1) * n
         z = torch.randn(n * w, self.config.z_dim, device=self.device, generator=self.rng)[lo:hi]
-        if not self.G.conditional:
+        if not self.G.takes_labels:
             return z, None
         idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
         if self.config.mode_seeking > 0:  # the mode-seeking pairs (i, i + n/2) share a label
@@ -143,7 +145,7 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z)), diversity]."""
         cfg, G, D = self.config, self.g_step, self.d_step
-        cond = self.G.conditional
+        cond = self.G.takes_labels
         if cfg.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused now
         for i in range(cfg.d_steps):
@@ -280,7 +282,7 @@ class Trainer:
     # -- outputs ----------------------------------------------------------------------------------
     def sampling_generator(self) -> Generator:
         source = self.ema.module if self.ema is not None else distributed.without_sync_bn(self.G)
-        return recalibrated(source, classes=self.train_classes)
+        return recalibrated(source)
 
     def save_samples(self) -> Path | None:
         if not self.world.main:  # rank 0 alone writes the run directory
@@ -402,7 +404,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
         if world.main:
             log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
                      "conditional" if config.conditional else
-                     "label-assisted" if trainer.G.conditional else "unconditional", config.model, config.dataset,
+                     "label-assisted" if trainer.G.takes_labels else "unconditional", config.model, config.dataset,
                      len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
                      trainer.device, f" × {world.world_size} processes" if world.enabled else "", trainer.step)
         result = trainer.fit()
