@@ -17,8 +17,8 @@ import torch
 
 import ganforge
 from ganforge.metrics import evaluate_generator
+from ganforge.models import recalibrated
 from ganforge.runs import RunDir
-from ganforge.training.ema import recalibrated
 from ganforge.training.trainer import Trainer
 
 # name -> (rampup r, cap): decay min(cap, 1 - 1/(1 + r·t)) as StyleGAN2-ADA's ema_rampup, or ganforge's ramp.

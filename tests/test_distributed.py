@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import ganforge
+from ganforge.checkpoint import load_checkpoint
 from ganforge.errors import RunError
 from ganforge.runs import RunDir
-from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.trainer import _keep_global_batch
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 import ganforge
+from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import main
 from ganforge.errors import ConfigError
 from ganforge.training import performance
-from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.distributed import GlobalBatchNorm, convert_sync_bn, without_sync_bn
 
 CPU = torch.device("cpu")

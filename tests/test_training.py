@@ -12,9 +12,9 @@ from PIL import Image
 
 import ganforge
 from ganforge import ConfigError, RunError, TrainingDiverged
+from ganforge.checkpoint import load_checkpoint
 from ganforge.losses import NonSaturatingBCE
 from ganforge.runs import RunDir
-from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.trainer import Trainer
 
 from .conftest import tiny_config, tiny_data

@@ -27,13 +27,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from .checkpoint import discriminator_from_state, load_checkpoint
 from .data import ImageData, load_dataset
 from .device import resolve_device
 from .errors import ConfigError, DataError, RunError
 from .images import pixels_to_float
 from .models import Discriminator
 from .runs import RunDir, checkpoint_path
-from .training.checkpoint import discriminator_from_state, load_checkpoint
 
 POOL = 4  # feature maps are max-pooled to POOL × POOL
 C = 1.0  # inverse L2 strength of the probe, the same for every feature set

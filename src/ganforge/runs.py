@@ -10,12 +10,12 @@ from typing import Any
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .checkpoint import generator_from_checkpoint
 from .config import Config, flag
 from .device import resolve_device
 from .errors import RunError
 from .files import atomic_path
 from .models import Generator, generator_from_spec
-from .training.checkpoint import generator_from_checkpoint
 
 # Options that may change when a run is resumed; everything else must match the run's config.yaml.
 RESUMABLE_OPTIONS = ("steps", "epochs", "time_limit", "device", "log_every", "sample_every",

@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 import torch
 
+from ..checkpoint import mark_best
 from ..config import Config
 from ..data import ImageData
 from ..models import Generator
 from ..runs import RunDir
-from ..training.checkpoint import mark_best
 from .evaluate import METRICS, Evaluator, jsonable
 from .features import make_extractor
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, RunError
-from .base import Discriminator, Generator, class_list, make_latents
+from .base import Discriminator, Generator, class_list, make_latents, recalibrated
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 
@@ -43,4 +43,4 @@ def generator_from_spec(family: str, init_kwargs: dict[str, Any]) -> Generator:
 
 
 __all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models",
-           "class_list", "generator_from_spec", "make_latents"]
+           "class_list", "generator_from_spec", "make_latents", "recalibrated"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -171,3 +172,31 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, seed: int = 0) -> Generator:
+    """A copy of ``generator`` whose BatchNorm statistics are exact averages over fresh latents.
+
+    Averaged weights do not match the running statistics collected with the raw weights, so before an
+    EMA generator is used in eval mode its statistics are re-estimated (cumulative average, not momentum).
+    The copy leaves the training state untouched, so sampling never perturbs a run.
+    """
+    g = copy.deepcopy(generator)
+    norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return g.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    g.train()
+    rng = torch.Generator().manual_seed(seed)
+    device = g.device
+    pool = torch.tensor(g.classes or [0])  # the trained classes: statistics of the images G will be asked for
+    for _ in range(batches):
+        z = torch.randn(batch_size, g.z_dim, generator=rng).to(device)
+        y = pool[torch.randint(len(pool), (batch_size,), generator=rng)].to(device) if g.takes_labels else None
+        g(z, y)
+    for m in norms:
+        m.momentum = 0.1
+    return g.eval()

@@ -1,1 +1,1 @@
-"""Training: the loop (``trainer``), checkpoints (``checkpoint``) and the EMA generator (``ema``)."""
+"""Training: the loop (``trainer``), the EMA generator (``ema``), alarms, speed options and torchrun."""

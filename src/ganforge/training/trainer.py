@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..augment import diff_augment
+from ..checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ..config import Config
 from ..data import ImageData, load_config_dataset, make_batcher
 from ..device import resolve_device
@@ -23,12 +24,11 @@ from ..errors import RunError, TrainingDiverged
 from ..images import save_grid
 from ..losses import gradient_penalty, make_loss, mode_seeking_penalty, r1_penalty
 from ..metrics.hook import EvalHook
-from ..models import Generator, build_models, make_latents
+from ..models import Generator, build_models, make_latents, recalibrated
 from ..runs import RunDir, export_generator
 from . import distributed, performance
 from .alarms import Alarms
-from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from .ema import EMA, recalibrated
+from .ema import EMA
 
 log = logging.getLogger("ganforge")
 

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes (temp file + rename), a ``latest.pt`` that is never torn, pruning, loading.
+"""Checkpoint files: atomic writes (temp file + rename), a ``latest.pt`` that is never torn, pruning, loading.
 
 Checkpoints hold only tensors and plain containers, so they load with ``weights_only=True``.
 """
@@ -13,11 +13,10 @@ from typing import Any
 
 import torch
 
-from ..config import Config, flag
-from ..errors import RunError
-from ..files import atomic_path
-from ..models import Discriminator, Generator, build_models, generator_from_spec
-from .ema import recalibrated
+from .config import Config, flag
+from .errors import RunError
+from .files import atomic_path
+from .models import Discriminator, Generator, build_models, generator_from_spec, recalibrated
 
 STEP_FILE = re.compile(r"^step-(\d{8})\.pt$")
 
