@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.losses import gradient_penalty, make_loss, mode_seeking_penalty, r1_penalty
+from ganforge.losses import LOSSES, gradient_penalty, mode_seeking_penalty, r1_penalty
 
 
 def sigmoid(x):
@@ -14,7 +14,7 @@ REAL, FAKE = [2.0, -1.0], [0.5, -3.0]
 
 
 def test_bce_matches_hand_computed_values():
-    loss = make_loss("bce")
+    loss = LOSSES["bce"]()
     r, f = torch.tensor(REAL), torch.tensor(FAKE)
     # D: -log σ(r) averaged + -log(1 - σ(f)) averaged.
     d = sum(-math.log(sigmoid(x)) for x in REAL) / 2 + sum(-math.log(1 - sigmoid(x)) for x in FAKE) / 2
@@ -28,7 +28,7 @@ def test_bce_matches_hand_computed_values():
 
 
 def test_label_smoothing_targets_one_minus_s():
-    loss = make_loss("bce", label_smoothing=0.1)
+    loss = LOSSES["bce"](label_smoothing=0.1)
     r, f = torch.tensor(REAL), torch.tensor(FAKE)
     d = sum(-(0.9 * math.log(sigmoid(x)) + 0.1 * math.log(1 - sigmoid(x))) for x in REAL) / 2
     d += sum(-math.log(1 - sigmoid(x)) for x in FAKE) / 2
@@ -37,12 +37,12 @@ def test_label_smoothing_targets_one_minus_s():
 
 def test_hinge_wasserstein_least_squares():
     r, f = torch.tensor(REAL), torch.tensor(FAKE)
-    hinge = make_loss("hinge")
+    hinge = LOSSES["hinge"]()
     assert hinge.discriminator(r, f).item() == pytest.approx((0 + 2) / 2 + (1.5 + 0) / 2)
     assert hinge.generator(f).item() == pytest.approx(1.25)
-    w = make_loss("wgan-gp")
+    w = LOSSES["wgan-gp"]()
     assert w.discriminator(r, f).item() == pytest.approx(-1.25 - 0.5)
-    ls = make_loss("lsgan")
+    ls = LOSSES["lsgan"]()
     assert ls.discriminator(r, f).item() == pytest.approx(0.5 * ((1 + 4) / 2 + (0.25 + 9) / 2))
     assert ls.generator(f).item() == pytest.approx(0.5 * (0.25 + 16) / 2)
 

@@ -148,7 +148,9 @@ def test_knn_metrics_need_more_than_k_samples():
 
 
 def test_class_coverage():
-    assert class_coverage(np.array([0, 1, 1, 2, 2, 2]), 3) == {"classes_present": 3, "class_ratio": 3.0}
+    assert class_coverage(np.array([0, 1, 1, 2, 2, 2]), 3) == {"classes_present": 3, "classes_expected": 3,
+                                                               "class_ratio": 3.0}
     collapsed = class_coverage(np.array([4] * 10), 10)
     assert collapsed["classes_present"] == 1 and collapsed["class_ratio"] == float("inf")
-    assert class_coverage(np.array([3, 5, 5, 3]), 10, classes=[3, 5]) == {"classes_present": 2, "class_ratio": 1.0}
+    assert class_coverage(np.array([3, 5, 5, 3]), 10, classes=[3, 5]) == {"classes_present": 2,
+                                                                          "classes_expected": 2, "class_ratio": 1.0}

@@ -129,11 +129,12 @@ def test_evaluate_cli_errors(tmp_path, capsys, args, message):
     assert message in err and err.count("\n") == 1
 
 
-def test_eval_config_is_validated():
+def test_eval_config_is_validated(tmp_path):
     from ganforge.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="--metrics: unknown metric fd"):
-        Config(eval_metrics=["fd"])
+    with pytest.raises(ConfigError, match="--eval-metrics: unknown metric fd"):  # before the run directory
+        train(Config(eval_metrics=["fd"], out=str(tmp_path / "run")), progress=False)
+    assert not (tmp_path / "run").exists()
     with pytest.raises(ConfigError, match="--eval-every must be at least 1"):
         Config(eval_every=0)
 

@@ -96,7 +96,7 @@ class ExplodingLoss(NonSaturatingBCE):
         super().__init__()
         self.calls, self.at = 0, at_call
 
-    def generator(self, fake):
+    def generator(self, fake, real=None):
         self.calls += 1
         loss = super().generator(fake)
         return loss * float("nan") if self.calls >= self.at else loss
@@ -106,7 +106,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, steps=20, log_every=5, checkpoint_every=3)
     run = RunDir.create(cfg)
     trainer = Trainer(run.config(), run, progress=False)
-    trainer.loss = ExplodingLoss(at_call=5)
+    trainer.objective.loss = ExplodingLoss(at_call=5)
     with pytest.raises(TrainingDiverged, match="non-finite at step 5"):
         trainer.fit()
     assert load_checkpoint(run.latest)["step"] == 3

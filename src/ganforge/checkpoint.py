@@ -20,10 +20,6 @@ from .models import Discriminator, Generator, build_models, generator_from_spec,
 
 STEP_FILE = re.compile(r"^step-(\d{8})\.pt$")
 
-# Options that define the networks' shapes or the data they were trained on.
-MODEL_OPTIONS = ("dataset", "image_size", "classes", "channels", "unlabeled", "model", "conditional", "label_assist",
-                 "z_dim", "ngf", "ndf", "g_hidden", "d_hidden", "embed_dim", "d_norm", "mbstd")
-
 
 def _atomic_save(obj: Any, path: Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -75,7 +71,7 @@ def check_compatible(saved: dict[str, Any], config: Config, path: Path) -> None:
     """Fail, naming each option that differs, when a checkpoint was made for other networks or data."""
     saved_cfg = Config.from_dict(saved["config"], source=str(path))
     diffs = [f"--{flag(k)}: checkpoint {getattr(saved_cfg, k)!r}, config {getattr(config, k)!r}"
-             for k in MODEL_OPTIONS if getattr(saved_cfg, k) != getattr(config, k)]
+             for k in Config.fields(architecture=True) if getattr(saved_cfg, k) != getattr(config, k)]
     if diffs:
         raise RunError(f"{path} does not match the config: " + "; ".join(diffs))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .config import Config, base_type, coerce, flag
+from .config import Config, base_type, coerce, flag, read_yaml
 from .errors import ConfigError, GanforgeError
 
 log = logging.getLogger("ganforge")
@@ -33,7 +33,8 @@ def config_options(func: Callable) -> Callable:
         if tp is bool:
             opt = click.option(f"--{name}/--no-{name}", f.name, default=None, help=help_text)
         else:
-            ptype: Any = click.Choice(choices) if choices else (str if is_list else tp)
+            # Lists are comma-separated strings; Config checks their items.
+            ptype: Any = str if is_list else click.Choice(choices) if choices else tp
             metavar = "N,N,..." if is_list else None
             opt = click.option(f"--{name}", f.name, type=ptype, default=None, help=help_text, metavar=metavar)
         func = opt(func)
@@ -76,9 +77,9 @@ def train(config_file: str | None, resume: str | None, progress: bool, **options
             raise ConfigError("--config and --resume cannot be combined: a resumed run keeps its own config.yaml")
         config = resume_config(RunDir.open(resume), given)
     else:
-        base = Config.load(config_file).to_dict() if config_file else {}
-        flat = {k: v for section in base.values() for k, v in section.items()}
-        config = Config.from_dict({**flat, **given}, source=config_file or "options")
+        # The file's options, then the flags (a --preset flag between them: see Config.from_dict).
+        layers = [read_yaml(config_file), given] if config_file else [given]
+        config = Config.from_dict(*layers, source=config_file or "options")
     run = run_training(config, resume=resume, progress=progress)
     log.info("run %s: stopped by %s at step %d", run.path, run.stopped_by, run.step)
     if run.interrupted:

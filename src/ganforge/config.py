@@ -16,155 +16,163 @@ from typing import Any
 
 import yaml
 
+from .augment import POLICIES
 from .errors import ConfigError
 from .files import atomic_write
+from .losses import LOSSES
+from .presets import PRESETS
 
 SECTIONS = ("data", "model", "loss", "train", "run")
 DEFAULT_STEPS = 3000  # used when no budget (steps, epochs, time limit) is given
 
 
-def _opt(default: Any, section: str, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    meta = {"section": section, "help": help, "choices": choices}
+def _opt(default: Any, section: str, help: str, *, choices: tuple[Any, ...] | None = None,
+         low: float | None = None, high: float | None = None, open_low: bool = False, open_high: bool = False,
+         why: str = "", architecture: bool = False, resumable: bool = False) -> Any:
+    """A config field and what ganforge needs to know about it.
+
+    ``low``/``high`` bound the value (``open_*``: strictly); ``why`` is added to the error. ``architecture``:
+    the option shapes the networks or the data they learn from, so a checkpoint must match it.
+    ``resumable``: the option may change when a run is resumed (budgets, logging, speed); every other
+    option must match the run's config.yaml.
+    """
+    meta = {"section": section, "help": help, "choices": choices, "low": low, "high": high,
+            "open_low": open_low, "open_high": open_high, "why": why, "architecture": architecture,
+            "resumable": resumable}
     if isinstance(default, list | tuple):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-@dataclass
+@dataclass(init=False)
 class Config:
+    """Every option of a run. ``Config(preset="fast", lr_g=1e-3)``: the preset's values beneath the ones given."""
+
     # data
-    dataset: str = _opt("digits", "data", "dataset name (see `ganforge datasets list`)")
+    dataset: str = _opt("digits", "data", "dataset name (see `ganforge datasets list`)", architecture=True)
     data_dir: str | None = _opt(None, "data", "directory holding the dataset's files")
-    image_size: int | None = _opt(None, "data", "training resolution (default: the dataset's own)")
-    classes: list[int] | None = _opt(None, "data", "train on these classes only, e.g. 3,5")
+    image_size: int | None = _opt(None, "data", "training resolution (default: the dataset's own)", low=0,
+                                  open_low=True, architecture=True)
+    classes: list[int] | None = _opt(None, "data", "train on these classes only, e.g. 3,5", architecture=True)
     # data: preparation and batching
-    channels: int | None = _opt(None, "data", "1 (gray) or 3 (RGB) (default: the dataset's own; folder, lsun: 3)")
-    unlabeled: bool = _opt(False, "data", "folder, lsun: ignore class sub-folders (no labels)")
+    channels: int | None = _opt(None, "data", "1 (gray) or 3 (RGB) (default: the dataset's own; folder, lsun: 3)",
+                                architecture=True)
+    unlabeled: bool = _opt(False, "data", "folder, lsun: ignore class sub-folders (no labels)", architecture=True)
     strict: bool = _opt(False, "data", "folder, lsun: stop at an unreadable image instead of skipping it")
-    max_images: int | None = _opt(None, "data", "use at most this many images, an evenly spaced subset (lsun: the first)")
+    max_images: int | None = _opt(None, "data", "use at most this many images, an evenly spaced subset (lsun: the first)",
+                                  low=1)
     batches: str = _opt("auto", "data", "device: whole set on the device; stream: from the prepared memory map; "
                         "auto: device when it fits", choices=("auto", "device", "stream"))
     # model
-    model: str = _opt("dcgan", "model", "model family", choices=("mlp", "dcgan"))
-    conditional: bool = _opt(False, "model", "condition G and D on the class label")
+    model: str = _opt("dcgan", "model", "model family", choices=("mlp", "dcgan"), architecture=True)
+    conditional: bool = _opt(False, "model", "condition G and D on the class label", architecture=True)
     label_assist: bool = _opt(False, "model", "unconditional runs on labelled data: G and D still see the class "
                               "label (without --mismatch), and samples take every class in turn; better samples per "
-                              "step (docs/presets.md); ignored on unlabelled data and with --classes")
-    z_dim: int = _opt(100, "model", "latent dimension")
-    ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)")
-    ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)")
-    g_hidden: list[int] = _opt([128, 256, 512, 1024], "model", "mlp: generator hidden sizes")
-    d_hidden: list[int] = _opt([512, 256], "model", "mlp: discriminator hidden sizes")
-    embed_dim: int = _opt(32, "model", "conditional: size of the label embedding")
-    d_dropout: float = _opt(0.0, "model", "dropout probability in the discriminator")
+                              "step (docs/presets.md); ignored on unlabelled data and with --classes", architecture=True)
+    z_dim: int = _opt(100, "model", "latent dimension", low=1, architecture=True)
+    ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)", low=1, architecture=True)
+    ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)", low=1, architecture=True)
+    g_hidden: list[int] = _opt([128, 256, 512, 1024], "model", "mlp: generator hidden sizes", architecture=True)
+    d_hidden: list[int] = _opt([512, 256], "model", "mlp: discriminator hidden sizes", architecture=True)
+    embed_dim: int = _opt(32, "model", "conditional: size of the label embedding", low=1, architecture=True)
+    d_dropout: float = _opt(0.0, "model", "dropout probability in the discriminator", low=0, high=1, open_high=True)
     d_norm: str = _opt("batch", "model", "discriminator normalisation (spectral: Miyato et al. 2018, no BatchNorm)",
-                       choices=("batch", "spectral", "none"))
+                       choices=("batch", "spectral", "none"), architecture=True)
     mbstd: int = _opt(0, "model", "minibatch standard deviation (Karras et al. 2018): D also sees the spread of "
-                      "groups of this many images, which exposes a G that repeats itself; 0 disables")
+                      "groups of this many images, which exposes a G that repeats itself; 0 disables", low=0,
+                      architecture=True)
     # loss
-    loss: str = _opt("bce", "loss", "adversarial loss", choices=("bce", "hinge", "wgan-gp", "lsgan"))
-    label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this")
-    gp_weight: float = _opt(10.0, "loss", "wgan-gp: weight of the gradient penalty")
-    r1_gamma: float = _opt(0.0, "loss", "R1 penalty weight on real images (0 disables)")
-    r1_every: int = _opt(16, "loss", "apply R1 every N steps, scaled by N (lazy regularisation)")
-    augment: list[str] = _opt([], "loss", "DiffAugment policies for D's inputs: color,translation,cutout")
-    instance_noise: float = _opt(0.0, "loss", "std of Gaussian noise on D's inputs, annealed to 0 by --noise-steps")
-    noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0")
+    loss: str = _opt("bce", "loss", "adversarial loss (docs/training.md)", choices=tuple(LOSSES))
+    label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this", low=0, high=0.5,
+                                  open_high=True)
+    gp_weight: float = _opt(10.0, "loss", "wgan-gp: weight of the gradient penalty", low=0)
+    r1_gamma: float = _opt(0.0, "loss", "R1 penalty weight on real images (0 disables); rpgan: the weight of its "
+                           "R1 and R2 penalties", low=0)
+    r1_every: int = _opt(16, "loss", "apply R1 (and R2) every N steps, scaled by N (lazy regularisation)", low=1)
+    augment: list[str] = _opt([], "loss", "DiffAugment policies for D's inputs: color,translation,cutout",
+                              choices=POLICIES)
+    instance_noise: float = _opt(0.0, "loss", "std of Gaussian noise on D's inputs, annealed to 0 by --noise-steps",
+                                 low=0)
+    noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0", low=1)
     mode_seeking: float = _opt(0.0, "loss", "conditional: weight of the mode-seeking term (Mao et al. 2019) that "
-                               "stops G from ignoring z")
+                               "stops G from ignoring z", low=0)
     mismatch: float = _opt(0.0, "loss", "conditional: this fraction of each real batch is shown to D again with wrong "
                            "labels, as fakes (matching-aware D, Reed et al. 2016), so D checks that image and label "
-                           "agree; 0 disables")
+                           "agree; 0 disables", low=0, high=1)
     # train
-    preset: str | None = _opt(None, "train", "named recipe (see docs/presets.md); flags override its values")
-    batch_size: int = _opt(64, "train", "images per step (per process)")
-    lr_g: float = _opt(2e-4, "train", "generator Adam learning rate")
-    lr_d: float = _opt(2e-4, "train", "discriminator Adam learning rate")
-    beta1: float = _opt(0.5, "train", "Adam beta1")
-    beta2: float = _opt(0.999, "train", "Adam beta2")
-    d_steps: int = _opt(1, "train", "discriminator updates per generator update")
-    ema_decay: float = _opt(0.999, "train", "decay of the EMA generator used for sampling (0 disables)")
-    steps: int | None = _opt(None, "train", f"generator updates to train for (default {DEFAULT_STEPS} if no budget)")
-    epochs: float | None = _opt(None, "train", "passes over the data to train for")
-    time_limit: float | None = _opt(None, "train", "seconds of training, summed over resumes")
+    preset: str | None = _opt(None, "train", "named recipe (see docs/presets.md); flags override its values",
+                              choices=tuple(PRESETS))
+    batch_size: int = _opt(64, "train", "images per step (per process)", low=2,
+                           why="BatchNorm and the batch statistics of a step need two images per process")
+    lr_g: float = _opt(2e-4, "train", "generator Adam learning rate", low=0, open_low=True)
+    lr_d: float = _opt(2e-4, "train", "discriminator Adam learning rate", low=0, open_low=True)
+    beta1: float = _opt(0.5, "train", "Adam beta1", low=0, high=1, open_high=True)
+    beta2: float = _opt(0.999, "train", "Adam beta2", low=0, high=1, open_high=True)
+    d_steps: int = _opt(1, "train", "discriminator updates per generator update", low=1)
+    ema_decay: float = _opt(0.999, "train", "decay of the EMA generator used for sampling (0 disables)", low=0, high=1,
+                            open_high=True)
+    steps: int | None = _opt(None, "train", f"generator updates to train for (default {DEFAULT_STEPS} if no budget)",
+                             low=0, open_low=True, resumable=True)
+    epochs: float | None = _opt(None, "train", "passes over the data to train for", low=0, open_low=True,
+                                resumable=True)
+    time_limit: float | None = _opt(None, "train", "seconds of training, summed over resumes", low=0, open_low=True,
+                                    resumable=True)
     seed: int = _opt(0, "train", "seed for weights, data order and latents")
-    device: str = _opt("auto", "train", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"))
+    device: str = _opt("auto", "train", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"),
+                       resumable=True)
     # train: speed and scale (see benchmarks/README.md for what each one buys)
     amp: str = _opt("auto", "train", "mixed precision: auto is bf16 on CUDA with bf16 and on CPUs with AMX, else off",
-                    choices=("auto", "off", "bf16"))
+                    choices=("auto", "off", "bf16"), resumable=True)
     channels_last: str = _opt("auto", "train", "dcgan NHWC layout: auto is on for CPU and CUDA",
-                              choices=("auto", "on", "off"))
-    compile: bool = _opt(False, "train", "torch.compile G and D (pays for its compile time on long GPU runs)")
-    cuda_graphs: bool = _opt(False, "train", "CUDA graphs via torch.compile reduce-overhead, for launch-bound models")
-    sync_bn: bool = _opt(False, "train", "torchrun: BatchNorm statistics over the global batch, not per process")
+                              choices=("auto", "on", "off"), resumable=True)
+    compile: bool = _opt(False, "train", "torch.compile G and D (pays for its compile time on long GPU runs)",
+                         resumable=True)
+    cuda_graphs: bool = _opt(False, "train", "CUDA graphs via torch.compile reduce-overhead, for launch-bound models",
+                             resumable=True)
+    sync_bn: bool = _opt(False, "train", "torchrun: BatchNorm statistics over the global batch, not per process",
+                         resumable=True)
     # run
     out: str | None = _opt(None, "run", "run directory (default: a new one under runs/)")
-    log_every: int = _opt(50, "run", "steps between metrics.jsonl rows")
-    sample_every: int = _opt(500, "run", "steps between sample grids")
-    checkpoint_every: int = _opt(1000, "run", "steps between checkpoints")
-    keep_checkpoints: int = _opt(3, "run", "step checkpoints kept besides latest.pt")
+    log_every: int = _opt(50, "run", "steps between metrics.jsonl rows", low=1, resumable=True)
+    sample_every: int = _opt(500, "run", "steps between sample grids", low=1, resumable=True)
+    checkpoint_every: int = _opt(1000, "run", "steps between checkpoints", low=1, resumable=True)
+    keep_checkpoints: int = _opt(3, "run", "step checkpoints kept besides latest.pt", low=1, resumable=True)
     # evaluation during training (ganforge.metrics)
-    eval_every: int | None = _opt(None, "run", "steps between evaluations into metrics.jsonl (keeps checkpoints/best.pt)")
+    eval_every: int | None = _opt(None, "run", "steps between evaluations into metrics.jsonl (keeps checkpoints/best.pt)",
+                                  low=1, resumable=True)
     eval_metrics: list[str] = _opt(["fid", "kid", "pr", "dc"], "run",
-                                   "metrics at --eval-every (fid,kid,is,pr,dc); the first one picks best.pt")
-    eval_n: int = _opt(10000, "run", "generated images per evaluation")
-    eval_features: str = _opt("classifier", "run", "evaluation features: classifier, inception, auto or a TorchScript file")
+                                   "metrics at --eval-every (see `ganforge evaluate --help`); the first one picks best.pt",
+                                   resumable=True)
+    eval_n: int = _opt(10000, "run", "generated images per evaluation", low=2, resumable=True)
+    eval_features: str = _opt("classifier", "run", "evaluation features: classifier, inception, auto or a TorchScript file",
+                              resumable=True)
 
-    def __post_init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
+        preset = options.get("preset")
+        if preset is not None:
+            options = {**preset_options(preset), **options}
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(options) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(unknown)}")
+        for name, f in fields.items():
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            setattr(self, name, options.get(name, default))
         self.validate()
 
     # -- validation -------------------------------------------------------------------------------
     def validate(self) -> None:
+        """Check every option on its own and against the others; the error names the flag."""
         for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if choices and value not in choices:
-                raise ConfigError(f"--{flag(f.name)}: {value!r} is not one of {', '.join(choices)}")
-        positive = ("z_dim", "ngf", "ndf", "embed_dim", "d_steps", "log_every", "r1_every", "noise_steps",
-                    "sample_every", "checkpoint_every", "keep_checkpoints")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{flag(name)} must be at least 1, got {getattr(self, name)}")
-        if self.batch_size < 2:
-            raise ConfigError(f"--batch-size must be at least 2 (BatchNorm and the batch statistics of a step need "
-                              f"two images per process), got {self.batch_size}")
-        for name in ("lr_g", "lr_d"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
-        for name in ("beta1", "beta2", "ema_decay", "d_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}")
+            _check_field(f, getattr(self, f.name))
         if self.mbstd == 1:
             raise ConfigError("--mbstd 1: a group of one image has no spread to show D; use 0 (off) or a group "
                               "size of 2 or more, such as 4")
-        if not 0 <= self.mismatch <= 1:
-            raise ConfigError(f"--mismatch must be in [0, 1], got {self.mismatch}")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        for name in ("gp_weight", "r1_gamma", "instance_noise", "mode_seeking", "mbstd"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{flag(name)} must be non-negative, got {getattr(self, name)}")
-        from .augment import POLICIES
-
-        bad = [a for a in self.augment if a not in POLICIES]
-        if bad:
-            raise ConfigError(f"--augment: unknown policy {bad[0]!r}; choose from {', '.join(POLICIES)}")
-        from .presets import PRESETS
-
-        if self.preset is not None and self.preset not in PRESETS:
-            raise ConfigError(f"--preset: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        for name in ("steps", "epochs", "time_limit", "image_size"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"--{flag(name)} must be positive, got {value}")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
         classes = self.classes
         if classes is not None and (not classes or min(classes) < 0 or len(set(classes)) != len(classes)):
             raise ConfigError(f"--classes must list distinct non-negative class ids, got {self.classes}")
-        if self.channels not in (None, 1, 3):
-            raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
-        if self.max_images is not None and self.max_images < 1:
-            raise ConfigError(f"--max-images must be at least 1, got {self.max_images}")
-        self._validate_eval()
         if self.model == "mlp" and (not self.g_hidden or not self.d_hidden or min(self.g_hidden + self.d_hidden) < 1):
             raise ConfigError("--g-hidden and --d-hidden need at least one positive size each")
 
@@ -173,14 +181,12 @@ class Config:
         """A named recipe (see ``ganforge.presets``) with some options changed."""
         return cls.from_dict({"preset": name, **overrides}, source=f"--preset {name}")
 
-    def _validate_eval(self) -> None:
-        from .metrics.evaluate import parse_metrics  # lazily: the metrics package imports this module
-
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ConfigError(f"--eval-every must be at least 1, got {self.eval_every}")
-        if self.eval_n < 2:
-            raise ConfigError(f"--eval-n must be at least 2, got {self.eval_n}")
-        parse_metrics(self.eval_metrics)
+    @classmethod
+    def fields(cls, *, architecture: bool | None = None, resumable: bool | None = None) -> list[str]:
+        """Names of the options with the given roles (see ``_opt``)."""
+        return [f.name for f in dataclasses.fields(cls)
+                if (architecture is None or f.metadata["architecture"] == architecture)
+                and (resumable is None or f.metadata["resumable"] == resumable)]
 
     def budget_steps(self) -> int | None:
         """Steps to train for: the explicit value, or the default when no budget was given at all."""
@@ -196,42 +202,85 @@ class Config:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> Config:
-        """Build from a sectioned (as written by ``to_dict``) or flat mapping; unknown keys are errors."""
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in SECTIONS and isinstance(value, dict):
-                flat.update(value)
-            else:
-                flat[key] = value
-        if flat.get("preset") is not None:
-            from .presets import expand_preset
+    def from_dict(cls, *layers: dict[str, Any], source: str = "config") -> Config:
+        """Build from sectioned (as ``to_dict`` writes) or flat mappings; unknown keys are errors.
 
-            flat = expand_preset(flat["preset"], flat)
+        Later layers win. A layer that names a preset puts the preset's values beneath its own options
+        and above the earlier layers: ``--config FILE --preset fast --lr-g 1e-3`` is the file, then fast's
+        values, then the flag.
+        """
         known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(flat) - set(known))
-        if unknown:
-            raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}")
-        return cls(**{k: coerce(known[k], v, source) for k, v in flat.items()})
+        options: dict[str, Any] = {}
+        for layer in layers:
+            flat: dict[str, Any] = {}
+            for key, value in layer.items():
+                if key in SECTIONS and isinstance(value, dict):
+                    flat.update(value)
+                else:
+                    flat[key] = value
+            unknown = sorted(set(flat) - set(known))
+            if unknown:
+                raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}")
+            flat = {k: coerce(known[k], v, source) for k, v in flat.items()}
+            if flat.get("preset") is not None:
+                options.update(preset_options(flat["preset"]))
+            options.update(flat)
+        return cls(**options)
 
     def save(self, path: str | Path) -> None:
         atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_yaml(path), source=str(path))
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The options a YAML file gives (sectioned or flat), as written: nothing filled in."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
+    return data
+
+
+def preset_options(name: str) -> dict[str, Any]:
+    """What a preset changes (``ganforge.presets``)."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    """The checks ``_opt`` declared for one field: choices (of each item, for lists) and bounds."""
+    m, name = f.metadata, f"--{flag(f.name)}"
+    if value is None:
+        return
+    if m["choices"]:
+        for item in value if isinstance(value, list) else [value]:
+            if item not in m["choices"]:
+                raise ConfigError(f"{name}: {item!r} is not one of {', '.join(map(str, m['choices']))}")
+    low, high = m["low"], m["high"]
+    below = low is not None and (value <= low if m["open_low"] else value < low)
+    above = high is not None and (value >= high if m["open_high"] else value > high)
+    if not (below or above):
+        return
+    if high is not None:
+        rule = f"in {'(' if m['open_low'] else '['}{low:g}, {high:g}{')' if m['open_high'] else ']'}"
+    elif m["open_low"]:
+        rule = "positive" if low == 0 else f"above {low:g}"
+    else:
+        rule = "non-negative" if low == 0 else f"at least {low:g}"
+    why = f" ({m['why']})" if m["why"] else ""
+    raise ConfigError(f"{name} must be {rule}{why}, got {value}")
 
 
 def flag(name: str) -> str:

@@ -17,12 +17,6 @@ from .errors import RunError
 from .files import atomic_path
 from .models import Generator, generator_from_spec
 
-# Options that may change when a run is resumed; everything else must match the run's config.yaml.
-RESUMABLE_OPTIONS = ("steps", "epochs", "time_limit", "device", "log_every", "sample_every",
-                     "checkpoint_every", "keep_checkpoints",
-                     "amp", "channels_last", "compile", "cuda_graphs", "sync_bn",
-                     "eval_every", "eval_metrics", "eval_n", "eval_features")
-
 
 @dataclass(frozen=True)
 class RunDir:
@@ -86,10 +80,11 @@ class RunDir:
 
 
 def resume_config(run: RunDir, overrides: dict[str, Any]) -> Config:
-    """The run's config with the allowed overrides applied; others are an error that names them."""
+    """The run's config with the allowed overrides (``resumable`` options) applied; others are an error that
+    names them."""
     saved = run.config()
     changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v and k != "out"}
-    refused = sorted(set(changed) - set(RESUMABLE_OPTIONS))
+    refused = sorted(set(changed) - set(Config.fields(resumable=True)))
     if refused:
         details = "; ".join(f"--{flag(k)} is {getattr(saved, k)!r} in the run, you gave {changed[k]!r}" for k in refused)
         raise RunError(f"{run.config_path}: cannot change {details} when resuming (start a new run instead)")

@@ -189,7 +189,8 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
 
 
 def class_coverage(predicted: np.ndarray, num_classes: int, classes: Sequence[int] | None = None) -> dict[str, float]:
-    """The mode-collapse alarm from predicted classes: how many of the expected classes appear, how unevenly.
+    """The mode-collapse alarm from predicted classes: how many of the expected classes appear (of how many),
+    and how unevenly.
 
     The expected classes are ``classes``, or 0..num_classes-1. ``class_ratio`` is the most frequent
     expected class's count over the least frequent's: 1 is perfectly even, inf means a class is missing.
@@ -198,4 +199,4 @@ def class_coverage(predicted: np.ndarray, num_classes: int, classes: Sequence[in
     counts = np.array([(np.asarray(predicted) == c).sum() for c in expected])
     present = int((counts > 0).sum())
     ratio = float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
-    return {"classes_present": present, "class_ratio": ratio}
+    return {"classes_present": present, "classes_expected": len(expected), "class_ratio": ratio}

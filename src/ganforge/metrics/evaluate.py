@@ -55,13 +55,13 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def parse_metrics(names: str | Sequence[str]) -> list[str]:
-    """``"fid,kid"`` or a list -> validated metric names, in the given order."""
+def parse_metrics(names: str | Sequence[str], option: str = "--metrics") -> list[str]:
+    """``"fid,kid"`` or a list -> validated metric names, in the given order; errors name ``option``."""
     items = [m.strip() for m in names.split(",")] if isinstance(names, str) else list(names)
     items = [m for m in items if m]
     bad = [m for m in items if m not in METRICS]
     if bad or not items:
-        raise ConfigError(f"--metrics: unknown metric {', '.join(bad) or '(none given)'}; choose from "
+        raise ConfigError(f"{option}: unknown metric {', '.join(bad) or '(none given)'}; choose from "
                           f"{', '.join(METRICS)}")
     return items
 

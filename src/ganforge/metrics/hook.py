@@ -1,5 +1,5 @@
-"""Evaluation during training: every ``eval_every`` steps, metrics into metrics.jsonl and the best checkpoint
-kept as checkpoints/best.pt (ranked by the first of ``eval_metrics``)."""
+"""Evaluation during training: every ``eval_every`` steps, a row of metrics for metrics.jsonl and the best
+checkpoint kept as checkpoints/best.pt (ranked by the first of ``eval_metrics``). Rank 0 alone evaluates."""
 
 from __future__ import annotations
 
@@ -32,11 +32,10 @@ class _Trainer(Protocol):  # what the hook needs from the trainer
 
 class EvalHook:
     def __init__(self, config: Config, run: RunDir, data: ImageData, device: torch.device) -> None:
-        assert config.eval_every is not None
-        self.every, self.run = config.eval_every, run
+        self.run = run
         extractor = make_extractor(config.eval_features, config.dataset, config.data_dir, data.resolution,
                                    device=device)
-        log.info("eval every %d steps: %s on %d samples, %s", self.every, ",".join(config.eval_metrics),
+        log.info("eval every %d steps: %s on %d samples, %s", config.eval_every, ",".join(config.eval_metrics),
                  config.eval_n, extractor.description)
         # Latent seed 0 whatever the run's seed, like `ganforge evaluate`: runs are scored on the same z, and
         # a row here equals `ganforge evaluate RUN --checkpoint STEP --n eval_n` for the same features.
@@ -44,9 +43,6 @@ class EvalHook:
         self.metric = METRICS[config.eval_metrics[0]]
         self.best: float | None = None
         self._resumed = False
-
-    def due(self, step: int) -> bool:
-        return step % self.every == 0
 
     def _better(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -69,6 +65,7 @@ class EvalHook:
         return float(max(values) if self.metric.higher_is_better else min(values))
 
     def __call__(self, trainer: _Trainer, elapsed: float) -> dict[str, Any]:
+        """Evaluate the trainer's sampling generator; returns the metrics.jsonl row (the trainer writes it)."""
         if not self._resumed:
             self.best, self._resumed = self._best_so_far(), True
         # Own RNG state: evaluating must not change what the run does next (bit-exact resume).
@@ -77,8 +74,6 @@ class EvalHook:
             result = self.evaluator(trainer.sampling_generator(), trainer.train_classes or None)
         row = {"step": trainer.step, "seconds": round(elapsed, 3), **jsonable(result)}
         row.pop("features_detail")  # the log line at the start names the network in full
-        with open(self.run.metrics, "a") as f:
-            f.write(json.dumps(row) + "\n")
         value = result[self.metric.primary]
         improved = self._better(value)
         if improved:
@@ -89,4 +84,4 @@ class EvalHook:
         shown = ", ".join(f"{k} {result[k]:.4g}" for m in self.evaluator.metrics for k in METRICS[m].keys
                           if not k.endswith("_std"))
         log.info("eval step %d: %s%s", trainer.step, shown, "  (best)" if improved else "")
-        return result
+        return row

@@ -1,7 +1,10 @@
-"""Mode-collapse and divergence alarms read off the logged training statistics.
+"""Mode-collapse and divergence alarms read off the rows written to metrics.jsonl.
 
-An alarm needs a condition to hold for ``patience`` consecutive log rows, so one noisy window does not
-cry wolf, and none before ``warmup_steps``; it is reported on the progress line, in the log and as an ``alarm`` field in metrics.jsonl.
+An alarm needs its condition to hold for ``patience`` consecutive rows that carry its statistics, so one
+noisy window does not cry wolf, and none sounds before ``warmup_steps``. Training rows carry D's outputs
+and the diversity; evaluation rows carry the classes the samples cover, and each of those is already an
+average over thousands of samples, so one is enough. An alarm is reported on the progress line, in the
+log and as an ``alarm`` field in the row.
 """
 
 from __future__ import annotations
@@ -12,33 +15,58 @@ from typing import Any
 
 Row = dict[str, Any]
 
-# name -> (condition on one metrics row, message)
-CONDITIONS: dict[str, tuple[Callable[[Row], bool], str]] = {
-    "d_saturated": (lambda r: r["d_real"] > 0.99 and r["d_fake"] < 0.01,
-                    "D saturated (D(x) > 0.99, D(G(z)) < 0.01): G gets no useful gradient; "
-                    "try --augment, --d-dropout, --label-smoothing or --r1-gamma"),
-    "g_fooling": (lambda r: r["d_real"] < 0.2 and r["d_fake"] > 0.8,
-                  "D is failing (D(x) < 0.2, D(G(z)) > 0.8): training has likely diverged"),
-    "low_diversity": (lambda r: r.get("diversity", 1.0) < 0.25,
-                      "fakes vary far less than real images (diversity < 0.25): likely mode collapse"),
-    "class_collapse": (lambda r: "classes_present" in r and r["classes_present"] < r.get("classes_expected", 0) / 2,
-                       "fewer than half the classes appear in the samples: mode collapse"),
-}
+
+@dataclass(frozen=True)
+class Condition:
+    keys: tuple[str, ...]  # the statistics it reads; rows without them leave its streak alone
+    holds: Callable[[Row], bool]
+    message: str
+    patience: int | None = None  # rows in a row; None: the alarms' own patience
 
 
 @dataclass
 class Alarms:
+    """``saturated``/``failing``: bounds on D's mean outputs in the loss's own units (``AdversarialLoss``);
+    None where the loss has no such scale (a Wasserstein critic). The defaults are BCE's probabilities."""
+
+    saturated: tuple[float, float] | None = (0.99, 0.01)
+    failing: tuple[float, float] | None = (0.2, 0.8)
     patience: int = 3
     warmup_steps: int = 500  # a fresh G is nearly constant: judge nothing before this step
+    conditions: dict[str, Condition] = field(init=False)
     streaks: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        d = ("d_real", "d_fake")
+        self.conditions = {
+            "low_diversity": Condition(("diversity",), lambda r: r["diversity"] < 0.25,
+                                       "fakes vary far less than real images (diversity < 0.25): likely mode collapse"),
+            "class_collapse": Condition(("classes_present", "classes_expected"),
+                                        lambda r: r["classes_present"] < r["classes_expected"] / 2,
+                                        "fewer than half the classes appear in the samples: mode collapse",
+                                        patience=1),
+        }
+        if self.saturated is not None:
+            hi, lo = self.saturated
+            self.conditions["d_saturated"] = Condition(
+                d, lambda r: r["d_real"] > hi and r["d_fake"] < lo,
+                f"D saturated (D(x) > {hi:g}, D(G(z)) < {lo:g}): D wins too easily and G learns little; "
+                "try --augment, --d-dropout, --label-smoothing or --r1-gamma")
+        if self.failing is not None:
+            lo, hi = self.failing
+            self.conditions["g_fooling"] = Condition(
+                d, lambda r: r["d_real"] < lo and r["d_fake"] > hi,
+                f"D is failing (D(x) < {lo:g}, D(G(z)) > {hi:g}): training has likely diverged")
+
     def update(self, row: Row) -> str | None:
-        """Feed one logged row; returns the message of every alarm that is sounding, or None."""
+        """Feed one metrics.jsonl row; returns the message of every alarm that is sounding, or None."""
         if row.get("step", self.warmup_steps) < self.warmup_steps:
             return None
         sounding = []
-        for name, (condition, message) in CONDITIONS.items():
-            self.streaks[name] = self.streaks.get(name, 0) + 1 if condition(row) else 0
-            if self.streaks[name] >= self.patience:
-                sounding.append(message)
+        for name, c in self.conditions.items():
+            if any(row.get(k) is None for k in c.keys):
+                continue
+            self.streaks[name] = self.streaks.get(name, 0) + 1 if c.holds(row) else 0
+            if self.streaks[name] >= (c.patience or self.patience):
+                sounding.append(c.message)
         return "; ".join(sounding) or None

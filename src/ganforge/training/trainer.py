@@ -22,7 +22,8 @@ from ..data import ImageData, load_config_dataset, make_batcher
 from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
 from ..images import save_grid
-from ..losses import gradient_penalty, make_loss, mode_seeking_penalty, r1_penalty
+from ..losses import make_objective
+from ..metrics.evaluate import parse_metrics
 from ..metrics.hook import EvalHook
 from ..models import Generator, build_models, make_latents, recalibrated
 from ..runs import RunDir, export_generator
@@ -92,20 +93,21 @@ class Trainer:
         self.g_step = performance.step_module(ddp(self.G, self.device), **step_opts)
         self.d_step = performance.step_module(ddp(self.D, self.device), **step_opts)
         self.d_gstep = performance.step_module(self.D, **step_opts) if self.world.enabled else self.d_step
-        self.loss = make_loss(config.loss, config.label_smoothing)
         self.batcher = make_batcher(data, config.batch_size, self.device, config.seed, self.world.rank,
                                     self.world.world_size, mode=config.batches)
-        self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z and fake labels
+        self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z, fake labels, augmentation
         self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
+        self.objective = make_objective(config, self.class_pool, self.rng, G.takes_labels)
 
         n_fixed = 8 * len(self.train_classes) if G.takes_labels else 64
         self.fixed_z = make_latents(n_fixed, config.z_dim, SAMPLE_SEED, self.device)
         # Conditional grids: one row of 8 per class.
         self.fixed_labels = (self.class_pool.repeat_interleave(8) if G.takes_labels else None)
 
-        self.alarms = Alarms()
+        self.alarms = Alarms(saturated=self.objective.loss.saturated, failing=self.objective.loss.failing)
         self.step, self.elapsed = 0, 0.0
-        self.evaluator = EvalHook(config, run, data, self.device) if config.eval_every else None
+        # Rank 0 alone evaluates: one set of rows in metrics.jsonl, one best.pt, one writer of the stats cache.
+        self.evaluator = EvalHook(config, run, data, self.device) if config.eval_every and self.world.main else None
         if resume:
             self._load(run.latest)
 
@@ -117,7 +119,7 @@ class Trainer:
         if not self.G.takes_labels:
             return z, None
         idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
-        if self.config.mode_seeking > 0:  # the mode-seeking pairs (i, i + n/2) share a label
+        if self.objective.pairs_latents:  # the mode-seeking pairs (i, i + n/2) share a label
             half = n // 2
             idx[half:2 * half] = idx[:half]
         return z, self.class_pool[idx]
@@ -133,50 +135,26 @@ class Trainer:
                 x = x + std * torch.randn(x.shape, device=x.device, generator=self.rng)
         return x
 
-    def _mismatched_logits(self, D: torch.nn.Module, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """D's logits for the first ``mismatch`` fraction of the real batch under wrong labels (each one shifted
-        by 1..K-1 classes within the training classes): pairs D must learn to call fake."""
-        n = max(1, round(self.config.mismatch * real.shape[0]))
-        k = len(self.class_pool)
-        pos = torch.searchsorted(self.class_pool, labels[:n])  # label -> index in the (sorted) class pool
-        shift = torch.randint(1, k, (n,), device=self.device, generator=self.rng)
-        return D(real[:n].detach(), self.class_pool[(pos + shift) % k])
-
-    def train_step(self) -> torch.Tensor:
-        """One G update after ``d_steps`` D updates; returns detached [loss_d, loss_g, D(x), D(G(z)), diversity]."""
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One G update after ``d_steps`` D updates; returns the step's statistics (detached): the losses,
+        D's mean outputs on real and fake images (``d_real``, ``d_fake``) and the fakes' diversity."""
         cfg, G, D = self.config, self.g_step, self.d_step
-        cond = self.G.takes_labels
         if cfg.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused now
         for i in range(cfg.d_steps):
             real, real_y = self.batcher.next()
-            real_y = real_y if cond else None
+            real_y = real_y if self.G.takes_labels else None
             z, fake_y = self._fake_inputs(real.shape[0])
-            last = i == cfg.d_steps - 1
             # The last D step's fakes are made with grad and reused by the G step: one G forward less.
-            with torch.set_grad_enabled(last):
+            with torch.set_grad_enabled(i == cfg.d_steps - 1):
                 fake = G(z, fake_y)
-            r1 = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
-            real_in = self._d_input(real.requires_grad_(True) if r1 else real)
-            real_logits = D(real_in, real_y)
-            fake_logits = D(self._d_input(fake.detach()), fake_y)
-            negatives = fake_logits
-            # Only for --conditional: label fidelity bought with variety, which --label-assist does not want.
-            if cfg.mismatch > 0 and cfg.conditional and len(self.class_pool) > 1:
-                negatives = torch.cat([fake_logits, self._mismatched_logits(D, real_in, real_y)])
-            loss_d = self.loss.discriminator(real_logits, negatives)
-            if cfg.loss == "wgan-gp":
-                loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, real_y)
-            if r1:  # lazy R1: every r1_every steps, scaled up to keep the same strength
-                loss_d = loss_d + (cfg.r1_gamma / 2 * cfg.r1_every) * r1_penalty(real_logits, real)
+            loss_d, stats = self.objective.discriminator(D, self._d_input, real, real_y, fake, fake_y, self.step)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
 
         D.requires_grad_(False)  # no weight gradients for D in the G step
-        loss_g = self.loss.generator(self.d_gstep(self._d_input(fake), fake_y))
-        if cfg.mode_seeking > 0 and cond:
-            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake, z)
+        loss_g, g_stats = self.objective.generator(self.d_gstep, self._d_input, fake, fake_y, z, real, real_y)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -188,15 +166,15 @@ class Trainer:
         with torch.no_grad():
             # Spread of the fakes relative to the reals: near 0 when G collapses to a few images.
             diversity = _batch_std(fake.detach()).mean() / _batch_std(real.detach()).mean().clamp_min(1e-6)
-            return torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(real_logits.detach()).mean(),
-                                torch.sigmoid(fake_logits.detach()).mean(), diversity])
+        return {**stats, **g_stats, "diversity": diversity}
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> Run:
         cfg = self.config
         steps = cfg.budget_steps()
         start_step, t0 = self.step, time.perf_counter()
-        window: list[torch.Tensor] = []
+        window: list[torch.Tensor] = []  # one row of step statistics per step, in the order of ``names``
+        names: tuple[str, ...] = ()
         window_t, window_start = t0, self.step
         last_row: dict[str, Any] = {}
         stopped_by = None
@@ -216,29 +194,20 @@ class Trainer:
             stats = self.world.mean(torch.stack(window)).cpu()  # every rank sees (and logs) the global means
             bad = (~torch.isfinite(stats)).any(1).nonzero()
             if len(bad):
-                step = window_start + int(bad[0]) + 1
+                losses = {k: v for k, v in zip(names, stats[bad[0]].flatten().tolist(), strict=True)
+                          if k.startswith("loss")}
                 raise TrainingDiverged(
-                    f"a loss became non-finite at step {step} (loss_d={stats[bad[0], 0].item()}, "
-                    f"loss_g={stats[bad[0], 1].item()}); the last good checkpoint is {self.run.latest}. "
-                    "Lower the learning rates or try --loss hinge.")
+                    f"a loss became non-finite at step {window_start + int(bad[0]) + 1} "
+                    f"({', '.join(f'{k}={v}' for k, v in losses.items())}); the last good checkpoint is "
+                    f"{self.run.latest}. Lower the learning rates or try --loss hinge.")
             now = time.perf_counter()
-            n = len(window)
-            mean = stats.mean(0)
             last_row = {
                 "step": self.step, "epoch": round(self.batcher.epoch_float, 4), "seconds": round(elapsed(), 3),
-                "img_per_s": round(n * cfg.batch_size * self.world.world_size * cfg.d_steps
+                "img_per_s": round(len(window) * cfg.batch_size * self.world.world_size * cfg.d_steps
                                    / max(now - window_t, 1e-9), 1),
-                "loss_d": mean[0].item(), "loss_g": mean[1].item(), "d_real": mean[2].item(), "d_fake": mean[3].item(),
-                "diversity": mean[4].item(),
+                **dict(zip(names, stats.mean(0).tolist(), strict=True)),
             }
-            alarm = self.alarms.update(last_row)
-            if alarm:
-                last_row["alarm"] = alarm
-                if self.world.main:
-                    log.warning("step %d: %s", self.step, alarm)
-            if self.world.main:
-                with open(self.run.metrics, "a") as f:
-                    f.write(json.dumps(last_row) + "\n")
+            alarm = self.write_row(last_row)
             extra = {"alarm": alarm} if alarm else {}
             if cfg.time_limit is not None:  # the bar's own ETA only knows about --steps
                 extra["left"] = f"{max(0.0, cfg.time_limit - last_row['seconds']):.0f}s"
@@ -259,7 +228,9 @@ class Trainer:
                 stopped_by = self.world.agree_stop(stopped_by, self.step)
                 if stopped_by:
                     break
-                window.append(self.train_step())
+                stats = self.train_step()
+                names = names or tuple(stats)
+                window.append(torch.stack(list(stats.values())))
                 bar.update(1)
                 if self.step % cfg.log_every == 0:
                     flush()
@@ -268,9 +239,10 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     flush()
                     self.save(elapsed())
-                if self.evaluator is not None and self.evaluator.due(self.step):
-                    flush()
-                    self.evaluator(self, elapsed())
+                if cfg.eval_every is not None and self.step % cfg.eval_every == 0:
+                    flush()  # every rank: the statistics are averaged across processes
+                    if self.evaluator is not None:
+                        self.write_row(self.evaluator(self, elapsed()))
             flush()
             bar.close()
             if self.step > start_step or not self.run.latest.exists():
@@ -280,6 +252,18 @@ class Trainer:
         return Run(self.run.path, self.step, stopped_by, last_row)
 
     # -- outputs ----------------------------------------------------------------------------------
+    def write_row(self, row: dict[str, Any]) -> str | None:
+        """Check ``row`` for alarms (marking it) and append it to metrics.jsonl; returns the alarm, if any."""
+        alarm = self.alarms.update(row)
+        if alarm:
+            row["alarm"] = alarm
+        if self.world.main:
+            if alarm:
+                log.warning("step %d: %s", row["step"], alarm)
+            with open(self.run.metrics, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        return alarm
+
     def sampling_generator(self) -> Generator:
         source = self.ema.module if self.ema is not None else distributed.without_sync_bn(self.G)
         return recalibrated(source)
@@ -385,6 +369,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
 
     Under torchrun every process calls this; rank 0 alone creates and writes the run directory.
     """
+    parse_metrics(config.eval_metrics, "--eval-metrics")  # names from the metric registry, before any work
     with distributed.process_group(resolve_device(config.device)) as world:
         if resume is not None:
             def open_run() -> tuple[str, dict[str, Any]]:
