@@ -51,3 +51,57 @@ def test_unknown_and_mistyped_keys_name_the_source(tmp_path):
         Config.from_dict({"steps": "many"})
     with pytest.raises(ConfigError, match="no such config file"):
         Config.load(tmp_path / "missing.yaml")
+
+
+def test_a_preset_given_to_the_constructor_is_applied_beneath_the_options_given():
+    fast = Config(preset="fast")
+    assert (fast.loss, fast.d_norm, fast.lr_g, fast.ngf, fast.label_assist) == ("hinge", "spectral", 2.4e-3, 24, True)
+    mine = Config(preset="fast", lr_g=1e-3, ngf=64)  # the options given win, even when they equal the defaults
+    assert (mine.lr_g, mine.ngf, mine.lr_d) == (1e-3, 64, 2.4e-3)
+    assert Config(preset="fast") == Config.from_dict({"preset": "fast"}) == Config.from_preset("fast")
+    assert Config.from_dict(fast.to_dict()) == fast  # config.yaml records the expanded values
+
+
+def test_presets_list_only_what_they_change():
+    from ganforge.presets import PRESETS
+
+    defaults = Config()
+    for name, values in PRESETS.items():
+        assert values, name
+        assert all(getattr(defaults, k) != v for k, v in values.items()), name  # no value that is a default
+
+
+def test_config_file_then_preset_flag_then_flags(tmp_path):
+    """``--config FILE --preset fast --lr-d X``: fast's values over the file's, the flags over both; what the
+    file sets and the preset does not (mbstd) survives."""
+    from ganforge.config import read_yaml
+
+    Config(lr_g=5e-4, ngf=32, mbstd=4, steps=7).save(tmp_path / "full.yaml")  # every option, as a run writes it
+    (tmp_path / "mine.yaml").write_text("model:\n  mbstd: 4\ntrain:\n  lr_g: 5.0e-4\n")
+    for f in ("full.yaml", "mine.yaml"):
+        c = Config.from_dict(read_yaml(tmp_path / f), {"preset": "fast", "lr_d": 1e-3})
+        assert (c.preset, c.lr_g, c.lr_d, c.loss, c.mbstd) == ("fast", 2.4e-3, 1e-3, "hinge", 4), f
+    # A preset named in the file lies beneath the file's own options.
+    (tmp_path / "own.yaml").write_text("train:\n  preset: fast\n  lr_g: 5.0e-4\n")
+    c = Config.load(tmp_path / "own.yaml")
+    assert (c.lr_g, c.loss) == (5e-4, "hinge")
+
+
+def test_config_file_and_preset_from_the_command_line(tmp_path, capsys):
+    from ganforge.cli import main
+
+    (tmp_path / "c.yaml").write_text("model:\n  mbstd: 4\n  ngf: 8\n  ndf: 8\ntrain:\n  lr_g: 5.0e-4\n")
+    out = tmp_path / "run"
+    code = main(["train", "--config", str(tmp_path / "c.yaml"), "--preset", "fast", "--ngf", "4", "--ndf", "4",
+                 "--steps", "1", "--device", "cpu", "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    c = Config.load(out / "config.yaml")
+    assert (c.lr_g, c.loss, c.mbstd, c.ngf) == (2.4e-3, "hinge", 4, 4)
+
+
+def test_option_roles_are_field_metadata():
+    arch, resumable = set(Config.fields(architecture=True)), set(Config.fields(resumable=True))
+    assert {"dataset", "classes", "model", "conditional", "label_assist", "z_dim", "ngf", "d_norm", "mbstd"} <= arch
+    assert {"steps", "time_limit", "device", "amp", "log_every", "eval_every"} <= resumable
+    assert not arch & resumable
+    assert not {"lr_g", "loss", "seed", "batch_size", "data_dir"} & (arch | resumable)  # fixed, not shape-defining

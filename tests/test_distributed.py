@@ -98,3 +98,20 @@ def test_resume_on_a_world_size_that_does_not_divide_the_global_batch_is_refused
     assert _keep_global_batch(config, {}, 1) is config  # checkpoints from before torchrun support
     with pytest.raises(RunError, match="global batch 16 .* on 3 processes"):
         _keep_global_batch(config, {"world_size": 2}, 3)
+
+
+@pytest.mark.slow
+def test_only_rank_0_evaluates(tmp_path, monkeypatch):
+    """Under torchrun one process scores the samples: metrics.jsonl gets one row per evaluation, and best.pt
+    and the real-data statistics are written once."""
+    features = tmp_path / "features.pt"
+    torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8))).save(str(features))
+    env_cache = tmp_path / "cache"
+    monkeypatch.setenv("GANFORGE_DATA", str(env_cache))  # the processes' own cache: what they write is theirs
+    _torchrun(tmp_path, 2, **OPTIONS, batch_size=8, steps=4, eval_every=2, eval_n=64, eval_metrics="fid",
+              eval_features=str(features), out=str(tmp_path / "run"))
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r["step"] for r in rows if "fid" in r]
+    assert evals == [2, 4]
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+    assert len(list((env_cache / "stats").glob("*.npz"))) == 1 and not list((env_cache / "stats").glob(".*"))

@@ -69,3 +69,63 @@ def test_mode_seeking_penalty_is_latent_over_image_distance():
     assert mode_seeking_penalty(fake, z).item() == pytest.approx(1 / 1.25, rel=1e-4)
     # G mapping every z to one image: the penalty is huge.
     assert mode_seeking_penalty(torch.zeros(4, 1, 2, 2), z).item() > 1e4
+
+
+def test_relativistic_pairing_matches_hand_computed_values():
+    rp = LOSSES["rpgan"]()
+    r, f = torch.tensor(REAL), torch.tensor(FAKE)
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    assert rp.relativistic
+    assert rp.discriminator(r, f).item() == pytest.approx((softplus(0.5 - 2) + softplus(-3 + 1)) / 2, abs=1e-6)
+    assert rp.generator(f, r).item() == pytest.approx((softplus(2 - 0.5) + softplus(-1 + 3)) / 2, abs=1e-6)
+    # Extra negatives (mismatched labels) are paired with the reals in turn.
+    extra = torch.tensor(FAKE + [1.0])
+    assert rp.discriminator(r, extra).item() == pytest.approx(
+        (softplus(0.5 - 2) + softplus(-3 + 1) + softplus(1 - 2)) / 3, abs=1e-6)
+
+
+def linear_critic(w):
+    def critic(x, labels=None):
+        return (x * w).flatten(1).sum(1)
+
+    return critic
+
+
+def test_objective_adds_its_terms_only_when_due():
+    from ganforge import Config
+    from ganforge.losses import R1, R2, make_objective
+
+    w = torch.full((1, 2, 2), 0.5)  # ||∇D||² = 1 everywhere
+    critic = linear_critic(w)
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    pool, rng = torch.tensor([0]), torch.Generator()
+    cfg = Config(loss="rpgan", r1_gamma=2.0, r1_every=4)
+    objective = make_objective(cfg, pool, rng, takes_labels=False)
+    assert [type(t) for t in objective.terms] == [R1, R2]  # R3GAN: the pairing with R1 and R2
+    plain, _ = make_objective(Config(loss="rpgan"), pool, rng, False).discriminator(
+        critic, lambda x: x, real, None, fake, None, step=0)
+    lazy, stats = objective.discriminator(critic, lambda x: x, real, None, fake, None, step=4)
+    # Due at step 4: γ/2 · every · (E||∇D(real)||² + E||∇D(fake)||²) = 1 · 4 · 2.
+    assert lazy.item() == pytest.approx(plain.item() + 8.0, abs=1e-5)
+    skipped, _ = objective.discriminator(critic, lambda x: x, real, None, fake, None, step=5)
+    assert skipped.item() == pytest.approx(plain.item(), abs=1e-6)
+    assert set(stats) == {"loss_d", "d_real", "d_fake"} and not real.requires_grad
+    loss_g, g_stats = objective.generator(critic, lambda x: x, fake, None, torch.zeros(4, 2), real, None)
+    assert set(g_stats) == {"loss_g"}
+    assert loss_g.item() == pytest.approx(LOSSES["rpgan"]().generator(critic(fake), critic(real)).item())
+
+
+def test_each_loss_brings_its_terms():
+    from ganforge import Config
+    from ganforge.losses import GradientPenalty, Mismatch, ModeSeeking, make_objective
+
+    pool = torch.tensor([1, 3])
+
+    def terms(**options):
+        return [type(t) for t in make_objective(Config(**options), pool, torch.Generator(), True).terms]
+
+    assert terms(loss="wgan-gp") == [GradientPenalty]
+    assert terms(loss="hinge") == terms(loss="rpgan") == []
+    assert terms(mode_seeking=0.5, mismatch=0.5) == [ModeSeeking]  # mismatch: --conditional runs only
+    assert terms(mode_seeking=0.5, mismatch=0.5, conditional=True) == [ModeSeeking, Mismatch]
+    assert make_objective(Config(mode_seeking=0.5), pool, torch.Generator(), True).pairs_latents

@@ -59,7 +59,7 @@ def test_real_data_scores_near_perfect(digits):
     assert r["features"] == "classifier" and "ganforge CNN for digits" in r["features_detail"]
     assert r["fid"] < 2 and abs(r["kid"]) < 0.1
     assert r["precision"] > 0.9 and r["recall"] > 0.9 and r["coverage"] > 0.9
-    assert r["classes_present"] == 10 and r["class_ratio"] < 2
+    assert r["classes_present"] == r["classes_expected"] == 10 and r["class_ratio"] < 2
     assert 5 < r["is"] <= 10
 
 

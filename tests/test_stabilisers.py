@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,40 @@ def test_label_assist_is_ignored_without_labels_and_resume_names_it(tmp_path):
     saved = RunDir.open(run.path).config()
     with pytest.raises(ganforge.RunError, match="--label-assist: checkpoint True, config False"):
         ganforge.train(saved.replace(label_assist=False, steps=4), resume=run.path, progress=False)
+
+
+def test_alarms_read_d_outputs_in_the_units_of_the_loss(tmp_path):
+    from ganforge.losses import LOSSES
+    from ganforge.training.trainer import Trainer
+
+    def sounding(loss, d_real, d_fake):
+        alarms = Alarms(saturated=loss.saturated, failing=loss.failing, patience=1, warmup_steps=0)
+        return alarms.update({"step": 1000, "d_real": d_real, "d_fake": d_fake, "diversity": 1.0})
+
+    wgan, hinge = LOSSES["wgan-gp"](), LOSSES["hinge"]()
+    assert sounding(wgan, 40.0, -40.0) is None and sounding(wgan, -40.0, 40.0) is None  # a critic has no scale
+    assert sounding(hinge, 0.9, -0.9) is None  # a healthy hinge D: inside its margins
+    assert "D saturated" in sounding(hinge, 1.5, -1.5)
+    assert "D is failing" in sounding(hinge, -1.5, 1.5)
+    # The trainer logs D's outputs as the loss defines them (raw logits for hinge, probabilities for BCE).
+    trainer = Trainer(tiny_config(tmp_path, loss="hinge"), RunDir.create(tiny_config(tmp_path, loss="hinge")),
+                      progress=False)
+    assert (trainer.alarms.saturated, trainer.alarms.failing) == ((1.0, -1.0), (-1.0, 1.0))
+
+
+def test_class_collapse_sounds_on_evaluation_rows(tmp_path):
+    from ganforge.training.trainer import Trainer
+
+    alarms = Alarms(warmup_steps=0)
+    train_row = {"step": 100, "d_real": 0.6, "d_fake": 0.4, "diversity": 0.9}
+    eval_row = {"step": 100, "fid": 50.0, "classes_present": 3, "classes_expected": 10}
+    assert alarms.update(train_row) is None
+    assert "fewer than half the classes" in alarms.update(eval_row)  # one evaluation is evidence enough
+    assert alarms.update(train_row) is None  # training rows carry no class counts: they say nothing of it
+    assert "fewer than half the classes" in alarms.update(eval_row)
+    # In a run: the trainer writes evaluation rows through the alarms into metrics.jsonl.
+    cfg = tiny_config(tmp_path)
+    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    trainer.write_row({**eval_row, "step": 600})
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "fewer than half the classes" in row["alarm"]

@@ -1,24 +1,18 @@
-"""How far does ganforge's classifier-feature distance predict another classifier's? Score the same sample
-files under a panel of independently trained MNIST classifiers of other designs, beside ganforge's own, and
-map each one's distances onto a judge whose numbers are known for some of the files.
+"""Do other feature networks agree with ganforge's classifier? Score the same sample files under a panel of
+independently trained MNIST classifiers of other designs, beside ganforge's own, and print each one's
+Fréchet distance, its multiple of that network's real-data floor, and how well the networks agree on the
+ranking of the files (Spearman's rho between columns).
 
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --no-paper \\
-        --candidates canonical,canonical-mlp --save-samples anchors/
-    python benchmarks/judge_panel.py --data-dir ../shared/data/mnist \\
-        canonical=anchors/canonical.npz mlp=anchors/canonical-mlp.npz fast=s.npz \\
-        --judge real=2,canonical=256,mlp=153
+        --candidates canonical,fast --save-samples samples/
+    python benchmarks/feature_agreement.py --data-dir ../shared/data/mnist \\
+        canonical=samples/canonical.npz fast=samples/fast.npz
 
-The issue states its judge (a held-out MNIST classifier's Fréchet distance, which we do not have) only at a
-few points: real MNIST against itself, the tutorials' DCGAN and MLP GAN after 300 s. Each panel member is
-trained once (seeded, on the train split, one thread) and cached as TorchScript under
-``$GANFORGE_DATA/panel/``; its features go through ganforge's own ``--features PATH`` path, so a column is
-what ``ganforge evaluate RUN --features FILE.pt --samples FILE.npz`` prints. ``real`` is always scored: the
-test split against the train statistics, the floor of each column.
-
-With ``--judge``, each column gets a power law ``judge = a * FD^b`` fitted (least squares in log-log) to the
-named files, and prints its prediction of the judge's number for every file. Where columns of different
-designs agree, the prediction does not hinge on the judge's design; where they differ, the spread is the
-honest error bar.
+A Fréchet distance has no fixed scale: each network's numbers mean something only beside its own. Each panel
+member is trained once (seeded, on the train split, one thread) and cached as TorchScript under
+``$GANFORGE_DATA/panel/``; its features go through ganforge's own ``--features PATH`` path, so a column is what
+``ganforge evaluate RUN --features FILE.pt --samples FILE.npz`` prints. ``real`` is always scored: the test
+split against the train statistics, the floor of each column.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,11 +32,13 @@ from torch import nn
 import ganforge
 from ganforge.data.npz import load_npz
 from ganforge.download import cache_root
+from ganforge.files import atomic_path
+from ganforge.images import pixels_to_float
 from ganforge.metrics import Evaluator, make_extractor, reference_data
 
 
 class Penultimate(nn.Module):
-    """A classifier split where a judge would read it: ``body`` -> features, ``head`` -> logits."""
+    """A classifier split at its penultimate layer: ``body`` -> features, ``head`` -> logits."""
 
     def __init__(self, body: nn.Module, head: nn.Module) -> None:
         super().__init__()
@@ -96,7 +91,7 @@ def train_member(name: str, train: ganforge.ImageData, test: ganforge.ImageData)
             torch.manual_seed(RECIPE["seed"])
             net = PANEL[name]()
             opt = torch.optim.Adam(net.parameters(), lr=RECIPE["lr"])
-            images = torch.tensor(train.images).float().div_(127.5).sub_(1.0)
+            images = pixels_to_float(torch.tensor(train.images))
             labels = torch.tensor(train.labels)
             bs = RECIPE["batch_size"]
             net.train()
@@ -108,30 +103,22 @@ def train_member(name: str, train: ganforge.ImageData, test: ganforge.ImageData)
                     opt.step()
             net.eval()
             with torch.no_grad():
-                x = torch.tensor(test.images).float().div_(127.5).sub_(1.0)
+                x = pixels_to_float(torch.tensor(test.images))
                 acc = (net.head(net.body(x)).argmax(1).numpy() == test.labels).mean()
     finally:
         torch.set_num_threads(threads)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.jit.save(torch.jit.script(net), str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.jit.save(torch.jit.script(net), str(tmp))
     print(f"panel: {name} trained in {time.perf_counter() - t0:.0f} s, test accuracy {acc:.2%} -> {path}",
           flush=True)
     return path
 
 
-def fit_power_law(fd: dict[str, float], judge: dict[str, float]) -> tuple[float, float]:
-    """(log a, b) of judge = a * fd^b over the files both name; b = 1 when only one point is shared."""
-    keys = [k for k in judge if k in fd]
-    if not keys:
-        raise SystemExit(f"--judge names none of the scored files ({', '.join(fd)})")
-    x = np.log([fd[k] for k in keys])
-    y = np.log([judge[k] for k in keys])
-    if len(keys) == 1:
-        return float(y[0] - x[0]), 1.0
-    b, log_a = np.polyfit(x, y, 1)
-    return float(log_a), float(b)
+def spearman(a: list[float], b: list[float]) -> float:
+    """Rank correlation of two columns (no ties expected among Fréchet distances)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def parse_pairs(items: list[str], what: str) -> dict[str, str]:
@@ -148,12 +135,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("samples", nargs="*", help="NAME=FILE.npz: uint8 samples, as `ganforge sample --out` writes")
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX files")
-    parser.add_argument("--judge", default="", help="NAME=FD,...: the judge's known distances (e.g. real=2)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table as JSON here")
     args = parser.parse_args()
 
     files = {k: Path(v) for k, v in parse_pairs(args.samples, "samples").items()}
-    judge = {k: float(v) for k, v in parse_pairs([j for j in args.judge.split(",") if j], "--judge").items()}
     if "real" in files:
         raise SystemExit("samples: 'real' is the test split, scored always; name your file otherwise")
     train = reference_data("mnist", args.data_dir)
@@ -174,18 +159,13 @@ def main() -> None:
     print(f"{'samples':<14}" + "".join(f"{c:>16}" for c in cols))
     for s in sets:
         print(f"{s:<14}" + "".join(f"{fd[c][s]:>9.2f} ({fd[c][s] / fd[c]['real']:>4.0f}×)" for c in cols))
-    predictions: dict[str, dict[str, float]] = {}
-    if judge:
-        print(f"\nthe judge's distance predicted from each column (power law fitted to {', '.join(judge)}):")
-        print(f"{'samples':<14}" + "".join(f"{c:>16}" for c in cols) + f"{'judge':>10}")
-        laws = {c: fit_power_law(fd[c], judge) for c in cols}
-        for s in sets:
-            predictions[s] = {c: math.exp(laws[c][0]) * fd[c][s] ** laws[c][1] for c in cols}
-            known = f"{judge[s]:>10.1f}" if s in judge else f"{'?':>10}"
-            print(f"{s:<14}" + "".join(f"{predictions[s][c]:>16.1f}" for c in cols) + known)
-        print(f"{'exponent b':<14}" + "".join(f"{laws[c][1]:>16.2f}" for c in cols))
+    if len(sets) >= 3:
+        print("\nrank agreement with ganforge's classifier (Spearman's rho over the files):")
+        names = list(sets)
+        for c in cols[1:]:
+            print(f"  {c:<14}{spearman([fd['ganforge'][s] for s in names], [fd[c][s] for s in names]):>6.2f}")
     if args.out:
-        args.out.write_text(json.dumps({"fd": fd, "judge": judge, "predicted": predictions}, indent=1))
+        args.out.write_text(json.dumps({"fd": fd}, indent=1))
 
 
 if __name__ == "__main__":
