@@ -5,10 +5,10 @@ coverage, and label accuracy for conditional runs), side by side with the `paper
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates canonical,paper,fast
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --no-paper \
-        --candidates canonical,canonical-mlp --save-samples anchors/     # anchors for judge_panel.py
+        --candidates canonical,fast --save-samples samples/     # files for feature_agreement.py
 
 `canonical` is the tutorials' loop (canonical.py: float32, DataLoader, Sigmoid + BCELoss) on the paper's
-28×28 DCGAN, sampled in eval mode: the baseline the issues' targets are stated against; `canonical-mlp` is
+28×28 DCGAN, sampled in eval mode: the common baseline; `canonical-mlp` is
 the same loop on the vanilla MLP GAN. With ``--save-samples DIR`` each candidate's samples are written to
 ``DIR/<candidate>.npz`` (as ``ganforge sample --out`` writes them) and that file is what gets scored.
 Candidates run one after another (never in parallel: they would share the cores and the budget would mean
@@ -33,10 +33,13 @@ from ganforge.metrics import Evaluator, evaluate_generator, make_extractor, refe
 from ganforge.models import Generator
 from ganforge.sampling import write_samples
 
-# The `fast` of the previous sessions (BCE, BatchNorm D, Adam 4e-4 with beta1 0.5): the ablation's base.
-FAST_BCE = dict(loss="bce", d_norm="batch", lr_g=4e-4, lr_d=4e-4, beta1=0.5, beta2=0.999, mismatch=0.0)
+# The ablation behind `fast` (docs/presets.md) ran without label assist. Its base: BCE, BatchNorm D, Adam 4e-4
+# with beta1 0.5, at quarter width.
+NO_ASSIST = dict(label_assist=False)
+FAST_BCE = dict(loss="bce", d_norm="batch", lr_g=4e-4, lr_d=4e-4, beta1=0.5, beta2=0.999, mismatch=0.0, ngf=16,
+                ndf=16, **NO_ASSIST)
 HINGE_SN = dict(loss="hinge", d_norm="spectral")
-LR16 = dict(lr_g=1.6e-3, lr_d=1.6e-3)  # `fast` before it moved to 2.4e-3
+LR16 = dict(lr_g=1.6e-3, lr_d=1.6e-3, ngf=16, ndf=16, **NO_ASSIST)
 
 # name -> (preset, extra options). Extra options make ablations of a preset easy to add.
 CANDIDATES: dict[str, tuple[str, dict]] = {
@@ -44,8 +47,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast": ("fast", {}),
     "fast-cond": ("fast", {"conditional": True}),
     "fast-cond-ms0": ("fast", {"conditional": True, "mode_seeking": 0.0, "mismatch": 0.0}),
-    "fast-cond-mm0": ("fast", {**LR16, "conditional": True, "mismatch": 0.0}),  # `fast` of the previous session
-    "fast-no-assist": ("fast", {"label_assist": False}),  # `fast` before --label-assist: labels unused
+    "fast-cond-mm0": ("fast", {**LR16, "conditional": True, "mismatch": 0.0}),
+    "fast-no-assist": ("fast", NO_ASSIST),  # labels unused
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
     # The ablation behind `fast` (docs/presets.md): width, then learning rate, loss and D normalisation.
@@ -69,13 +72,13 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "hingesn-8e-4": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 8e-4, "lr_d": 8e-4}),
     "hingesn-8e-4-cond": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 8e-4, "lr_d": 8e-4, "conditional": True}),
     "hingesn-12e-4": ("fast", {**FAST_BCE, **HINGE_SN, "lr_g": 1.2e-3, "lr_d": 1.2e-3}),
-    # Around `fast`: its previous learning rate, a faster D (TTUR), a larger batch.
+    # Around `fast` at quarter width: a lower learning rate, a faster D (TTUR), a larger batch.
     "fast-lr16e-4": ("fast", LR16),
-    "fast-ttur": ("fast", {"lr_g": 1.6e-3, "lr_d": 3.2e-3}),
+    "fast-ttur": ("fast", {**LR16, "lr_d": 3.2e-3}),
     "fast-b128": ("fast", {**LR16, "batch_size": 128}),
-    # Width at fast's learning rate: quarter width (fast until it moved to ngf = ndf = 24), then half width.
-    "fast-w16": ("fast", {"ngf": 16, "ndf": 16}),
-    "fast-w32": ("fast", {"ngf": 32, "ndf": 32}),
+    # Width at fast's learning rate: quarter width, then half width (fast is 24 wide).
+    "fast-w16": ("fast", {"ngf": 16, "ndf": 16, **NO_ASSIST}),
+    "fast-w32": ("fast", {"ngf": 32, "ndf": 32, **NO_ASSIST}),
     # Conditional label accuracy: the mode-seeking weight, then the matching-aware D (--mismatch).
     "ms0.2-cond": ("fast", {**LR16, "conditional": True, "mode_seeking": 0.2, "mismatch": 0.0}),
     "ms0.1-cond": ("fast", {**LR16, "conditional": True, "mode_seeking": 0.1, "mismatch": 0.0}),
@@ -85,7 +88,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 }
 
 
-# The tutorials' loop (canonical.py) on the paper's DCGAN and on the vanilla MLP GAN: the issues' baselines.
+# The tutorials' loop (canonical.py) on the paper's DCGAN and on the vanilla MLP GAN: the common baselines.
 CANONICAL = {"canonical": "dcgan", "canonical-mlp": "mlp"}
 
 
@@ -93,7 +96,7 @@ def score(G: Generator, data_dir: str, n: int, save: Path | None) -> dict:
     """Classifier-feature FD, recall and class coverage of n samples of G (EMA weights, eval mode)."""
     if save is None:
         return evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
-    write_samples(G, n, save)  # the judge's path: a file of samples, then that very file scored
+    write_samples(G, n, save)  # a file of samples, as a user hands it on, then that very file scored
     extractor = make_extractor("classifier", "mnist", data_dir, G.resolution)
     return Evaluator(reference_data("mnist", data_dir), extractor, "fid,pr").score_images(load_npz(save), str(save))
 
