@@ -118,6 +118,38 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
     log.info("wrote %d samples to %s", n, path)
 
 
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True,
+              help="onnx (needs pip install \"ganforge[export]\") or torchscript")
+@click.option("--out", type=str, default=None, help="the file to write  [default: generator.onnx or generator.pth]")
+@click.option("--output", type=click.Choice(["fidelity", "uint8", "float"]), default="fidelity", show_default=True,
+              help="fidelity: uint8 [B,3,H,W] (gray repeated), what torch-fidelity reads; "
+                   "uint8: [B,H,W,C] as image files; float: [B,C,H,W] in [-1, 1]")
+@click.option("--checkpoint", type=str, default=None,
+              help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
+def export(run: str, fmt: str, out: str | None, output: str, checkpoint: str | None) -> None:
+    """Export the generator to one ONNX or TorchScript file: z (and label) in, images out, any batch size.
+
+    The file's metadata names z_dim, num_classes, classes, resolution and the output
+    (ganforge.export.read_metadata reads it). torch-fidelity scores the file directly.
+
+    \b
+    Examples:
+      ganforge export runs/mnist-dcgan --out g.onnx
+      ganforge export runs/mnist-dcgan-cond --format torchscript --out g.pth
+      ganforge export runs/mnist-dcgan --output float --checkpoint best --out g-best.onnx
+      fidelity --gpu 0 --fid --input1 g.onnx --input1-model-z-size 100 --input2 real-images/
+    """
+    from .export import export_run, read_metadata
+
+    path = export_run(run, fmt, out, output, checkpoint)
+    meta = read_metadata(path)
+    shape = ", ".join(map(str, meta["output_shape"]))
+    log.info("wrote %s: inputs %s (z_dim %d), output %s [%s]", path, ", ".join(meta["inputs"]), meta["z_dim"],
+             meta["output_dtype"], shape)
+
+
 
 # -- exploring a trained generator: latent.py and explore.py do the work, probe.py the probe -----------
 
