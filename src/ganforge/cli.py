@@ -403,9 +403,11 @@ def datasets_list() -> None:
 @click.option("--unlabeled", is_flag=True, help="folder, lsun: ignore class sub-folders")
 @click.option("--strict", is_flag=True, help="folder, lsun: fail on an unreadable image instead of skipping it")
 @click.option("--max-images", type=int, default=None, help="prepare at most this many images")
+@click.option("--background", type=str, default="white", show_default=True,
+              help="folder, lsun: colour under transparent pixels: white, black or R,G,B (0-255)")
 @click.option("--progress/--no-progress", default=True, help="show download and decoding progress")
 def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: int | None, channels: str | None,
-                     unlabeled: bool, strict: bool, max_images: int | None, progress: bool) -> None:
+                     unlabeled: bool, strict: bool, max_images: int | None, background: str, progress: bool) -> None:
     """Download (named sets), decode, crop and resize a dataset once into the memory-mapped cache.
 
     Training with the same options then starts at once. Use the options you will train with.
@@ -415,6 +417,7 @@ def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: in
       ganforge datasets prepare mnist                      # downloads into $GANFORGE_DATA
       ganforge datasets prepare mnist --data-dir ../shared/data/mnist --image-size 32
       ganforge datasets prepare folder --data-dir ~/celeba/img_align_celeba --image-size 64
+      ganforge datasets prepare folder --data-dir ~/sprites --image-size 64 --background 0,0,0
       ganforge datasets prepare lsun --data-dir ~/lsun/bedroom_train_lmdb --image-size 64 --max-images 300000
     """
     from .data import load_dataset
@@ -424,7 +427,8 @@ def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: in
     if max_images is not None and max_images < 1:
         raise ConfigError(f"--max-images must be at least 1, got {max_images}")
     data = load_dataset(name, data_dir, split, image_size, channels=int(channels) if channels else None,
-                        unlabeled=unlabeled, strict=strict, max_images=max_images, progress=progress)
+                        unlabeled=unlabeled, strict=strict, max_images=max_images, background=background,
+                        progress=progress)
     where = getattr(data.images, "filename", None)
     classes = f"{data.num_classes} classes" if data.labels is not None else "unlabelled"
     click.echo(f"{name} {split}: {len(data)} images, {data.channels}×{data.resolution}×{data.resolution}, {classes}"

@@ -72,6 +72,7 @@ class PrepOptions:
     unlabeled: bool = False
     max_images: int | None = None
     strict: bool = False  # unreadable images: error instead of skip-and-warn
+    background: tuple[int, int, int] = (255, 255, 255)  # RGB under transparent pixels (decoded image files)
 
     def key(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "strict"}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import DataError
 from .base import ImageData, PrepOptions, subset_indices
 from .cifar import TARBALL, cifar_inputs, load_cifar10
+from .decode import parse_background
 from .digits import load_digits_data
 from .folder import list_images, load_folder
 from .idx import IDX_FILES, find_idx_file, load_idx_dataset
@@ -122,12 +123,13 @@ def finalize(data: ImageData, opts: PrepOptions) -> ImageData:
 
 def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "train",
                  image_size: int | None = None, *, channels: int | None = None, unlabeled: bool = False,
-                 strict: bool = False, max_images: int | None = None, cache: bool = True,
-                 progress: bool = False) -> ImageData:
+                 strict: bool = False, max_images: int | None = None, background: str = "white",
+                 cache: bool = True, progress: bool = False) -> ImageData:
     """Load a dataset as prepared ``ImageData`` (uint8 [N, C, H, W]) at ``image_size``.
 
     Named sets without ``data_dir`` are downloaded into the cache (``GANFORGE_DATA``). With ``cache``
     the prepared arrays are memory-mapped from ``cache_root()/prepared``, built there on first use.
+    ``background`` (white, black or "R,G,B") fills the transparent pixels of decoded image files.
     """
     if name not in DATASETS:
         raise DataError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -146,7 +148,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "tr
         raise DataError(f"--data-dir: {path} does not exist")
     if path is not None and name != "npz" and not path.is_dir():
         raise DataError(f"--data-dir: {path} is not a directory")
-    opts = PrepOptions(image_size, channels, unlabeled, max_images, strict)
+    opts = PrepOptions(image_size, channels, unlabeled, max_images, strict, parse_background(background))
     inputs = source.locate(path, split, progress)
 
     def build(out: Path | None) -> ImageData:
@@ -161,7 +163,7 @@ def load_config_dataset(config: Config, split: str = "train", progress: bool = F
     """The dataset a run's ``config`` names, prepared with its data options."""
     return load_dataset(config.dataset, config.data_dir, split, config.image_size, channels=config.channels,
                         unlabeled=config.unlabeled, strict=config.strict, max_images=config.max_images,
-                        progress=progress)
+                        background=config.background, progress=progress)
 
 
 def describe_datasets() -> list[dict[str, object]]:
