@@ -407,7 +407,8 @@ def datasets_list() -> None:
               help="folder, lsun: colour under transparent pixels: white, black or R,G,B (0-255)")
 @click.option("--progress/--no-progress", default=True, help="show download and decoding progress")
 def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: int | None, channels: str | None,
-                     unlabeled: bool, strict: bool, max_images: int | None, background: str, progress: bool) -> None:
+                     unlabeled: bool, strict: bool, max_images: int | None, background: str,
+                     progress: bool) -> None:
     """Download (named sets), decode, crop and resize a dataset once into the memory-mapped cache.
 
     Training with the same options then starts at once. Use the options you will train with.

@@ -39,7 +39,8 @@ class Config:
     classes: list[int] | None = _opt(None, "data", "train on these classes only, e.g. 3,5")
     # data: preparation and batching
     channels: int | None = _opt(None, "data", "1 (gray) or 3 (RGB) (default: the dataset's own; folder, lsun: 3)")
-    background: str = _opt("white", "data", "folder, lsun: colour under transparent pixels: white, black or R,G,B")
+    background: str = _opt("white", "data", "folder, lsun: colour under transparent pixels: white, black or "
+                           "R,G,B")
     unlabeled: bool = _opt(False, "data", "folder, lsun: ignore class sub-folders (no labels)")
     strict: bool = _opt(False, "data", "folder, lsun: stop at an unreadable image instead of skipping it")
     max_images: int | None = _opt(None, "data", "use at most this many images, an evenly spaced subset (lsun: the first)")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from .base import ImageData, PrepOptions, subset_indices
@@ -18,6 +18,7 @@ from .lsun import load_lsun, lsun_databases, require_lmdb
 from .npz import load_npz
 from .prepare import prepared
 from .remote import fetch_named
+from .stacked import DRAWS, SEEDS, check_options, load_stacked
 from .transforms import convert_channels, resize_images
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class DatasetSource:
     resolution: int | None = None  # native side, where fixed (folder, lsun default to 64)
     channels: int | None = None
     cacheable: bool = True  # False: cheaper to rebuild than to cache
+    check: Callable[[PrepOptions], None] | None = None  # refuses options it cannot honour, before any reading
+    recipe: dict[str, Any] = field(default_factory=dict)  # fixed facts shaping the arrays: in the cache key
+    channel_source: str | None = None  # each RGB channel is an image of this set: its classifier reads them
 
     @property
     def needs_data_dir(self) -> bool:
@@ -83,14 +87,21 @@ def _npz_locate(data_dir: Path | None, split: str, progress: bool) -> list[Path]
 
 
 TWO_SPLITS = ("train", "test")
+MNIST = _idx_source("mnist", "handwritten digits (IDX files, downloaded)", DIGIT_CLASSES)
 
 DATASETS: dict[str, DatasetSource] = {s.name: s for s in (
     DatasetSource("digits", "8×8 handwritten digits, embedded (offline)", locate=lambda *_: [],
                   read=lambda _i, _d, split, *_: load_digits_data(split), data_dir="none", splits=TWO_SPLITS,
                   images=1498, classes=10, resolution=8, channels=1, cacheable=False),
-    _idx_source("mnist", "handwritten digits (IDX files, downloaded)", DIGIT_CLASSES),
+    MNIST,
     _idx_source("fashion-mnist", "Zalando clothing (IDX files, downloaded)", FASHION_CLASSES),
     _idx_source("kmnist", "Kuzushiji cursive Japanese (IDX files, downloaded)", KMNIST_CLASSES),
+    DatasetSource("stacked-mnist", "MNIST digit triples, one per RGB channel: 1,000 modes",
+                  locate=MNIST.locate,
+                  read=lambda inputs, _d, split, opts, out, _p: load_stacked(*inputs, split, opts, out),
+                  data_dir="optional", splits=TWO_SPLITS, images=DRAWS["train"], classes=1000, resolution=28,
+                  channels=3, check=check_options, recipe={"draws": DRAWS, "seeds": SEEDS},
+                  channel_source="mnist"),
     DatasetSource("cifar10", "objects (python tarball, downloaded)", locate=_cifar_locate,
                   read=lambda inputs, _d, split, *_: load_cifar10(inputs, split), data_dir="optional",
                   splits=TWO_SPLITS, images=50000, classes=10, resolution=32, channels=3),
@@ -149,6 +160,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "tr
     if path is not None and name != "npz" and not path.is_dir():
         raise DataError(f"--data-dir: {path} is not a directory")
     opts = PrepOptions(image_size, channels, unlabeled, max_images, strict, parse_background(background))
+    if source.check is not None:
+        source.check(opts)
     inputs = source.locate(path, split, progress)
 
     def build(out: Path | None) -> ImageData:
@@ -156,7 +169,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "tr
 
     if not (cache and source.cacheable):
         return build(None)
-    return prepared(name, split, path, opts, inputs, build)
+    return prepared(name, split, path, opts, inputs, build, source.recipe)
 
 
 def load_config_dataset(config: Config, split: str = "train", progress: bool = False) -> ImageData:
