@@ -286,9 +286,10 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
 
 @cli.command()
 @click.argument("run", type=click.Path())
-@click.option("--n", "n", type=int, default=10000, show_default=True, help="generated images")
+@click.option("--n", "n", type=int, default=None, help="generated images  [default: 10000; 26000 with modes]")
 @click.option("--metrics", type=str, default="fid,kid,is,pr,dc", show_default=True,
-              help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage)")
+              help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage), modes "
+                   "(Stacked MNIST: modes covered of 1,000 and KL to uniform)")
 @click.option("--features", type=str, default="auto", show_default=True,
               help="inception, classifier, a TorchScript file, or auto (inception when its weights are cached)")
 @click.option("--inception", type=click.Path(dir_okay=False), default=None, help="inception-2015-12-05.pt to use")
@@ -300,8 +301,9 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
               help="score the images of this .npz (ganforge sample --out FILE.npz) instead of new samples; "
                    "its labels give the label accuracy (--n, --seed and --checkpoint then do not apply)")
 @click.option("--device", type=str, default="auto", show_default=True)
-def evaluate(run: str, n: int, metrics: str, features: str, inception: str | None, checkpoint: str | None,
-             data_dir: str | None, seed: int, samples: str | None, device: str) -> None:
+def evaluate(run: str, n: int | None, metrics: str, features: str, inception: str | None,
+             checkpoint: str | None, data_dir: str | None, seed: int, samples: str | None,
+             device: str) -> None:
     """Score a run's generator against its training data; prints a table and writes RUN/metrics.json.
 
     Real-data statistics are cached, so a second evaluation only pays for the generated side.
@@ -312,6 +314,7 @@ def evaluate(run: str, n: int, metrics: str, features: str, inception: str | Non
       ganforge evaluate runs/mnist-dcgan --features classifier --metrics fid,pr --checkpoint best
       ganforge evaluate runs/cifar10-dcgan --features inception --n 50000    # comparable with papers
       ganforge evaluate runs/mnist-dcgan --features classifier --samples samples.npz   # files already made
+      ganforge evaluate runs/stacked-mnist-dcgan --metrics modes    # modes of 1,000 and KL, on 26,000 samples
     """
     from .metrics.evaluate import evaluate_run, evaluate_samples, parse_metrics
 
@@ -347,16 +350,19 @@ def evaluator() -> None:
 def evaluator_train(dataset: str, data_dir: str | None, image_size: int | None, force: bool) -> None:
     """Train (once) and cache the classifier used by --features classifier.
 
+    A folder's classes are its sub-folders. stacked-mnist uses the mnist classifier on each channel.
+
     \b
     Examples:
       ganforge evaluator train --dataset mnist --data-dir ../shared/data/mnist
       ganforge evaluator train --dataset digits
+      ganforge evaluator train --dataset folder --data-dir ~/icons-by-category --image-size 64
     """
     from .metrics.classifier import get_classifier
 
     _, report, path = get_classifier(dataset, data_dir, image_size, retrain=force)
     acc = report.get("test_accuracy")
-    click.echo(f"{path}: {dataset} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
+    click.echo(f"{path}: {report['dataset']} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
                f"trained in {report['train_seconds']} s")
 
 
