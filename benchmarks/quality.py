@@ -1,11 +1,25 @@
-"""Quality per wall-clock budget on real MNIST: each candidate recipe trains for the same number of
-seconds, then 10,000 samples are scored with ganforge's classifier features (Fréchet distance, recall, class
-coverage, and label accuracy for conditional runs), side by side with the `paper` preset.
+"""Quality per wall-clock budget: each candidate recipe trains for the same number of seconds, then its
+samples are scored, side by side with the `paper` preset. On real MNIST (the default): 10,000 samples in
+ganforge's classifier features (Fréchet distance, recall, class coverage, and label accuracy for conditional
+runs). With ``--dataset stacked-mnist``: the modes metric (modes of 1,000 and KL to uniform, 26,000 samples,
+28 or 32 px). With ``--dataset emoji``: the 64×64 colour emoji, 10,000 samples scored in the features of a
+classifier of their 10 categories (trained once, cached): Fréchet distance, recall, categories covered.
 
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates canonical,paper,fast
     python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --no-paper \
         --candidates canonical,fast --save-samples samples/     # files for feature_agreement.py
+    python benchmarks/quality.py --dataset stacked-mnist --data-dir ../shared/data/mnist --budget 300 \
+        --candidates color,fast
+    python benchmarks/quality.py --dataset stacked-mnist --data-dir ../shared/data/mnist --no-paper \
+        --candidates real
+    python benchmarks/quality.py --dataset emoji --data-dir ../shared/data/emoji --budget 300 \
+        --candidates color,color-cond
+
+Emoji candidates that use labels (``conditional``, or ``label_assist`` as `fast` does) train on the images
+sorted into category folders (``emoji.py``; built under ``$GANFORGE_DATA/emoji-by-category``), the others on
+``images/`` unlabelled; all are scored against the same images. `real` scores the held-out test split
+(mnist, stacked-mnist) as if it had been generated: the ceiling a candidate can reach at this sample count.
 
 `canonical` is the tutorials' loop (canonical.py: float32, DataLoader, Sigmoid + BCELoss) on the paper's
 28×28 DCGAN, sampled in eval mode: the common baseline; `canonical-mlp` is
@@ -22,14 +36,18 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from canonical import canonical_loop
+from emoji import category_tree
 
 import ganforge
 from ganforge.data.npz import load_npz
+from ganforge.download import cache_root
 from ganforge.metrics import Evaluator, evaluate_generator, make_extractor, reference_data
+from ganforge.metrics.evaluate import default_samples
 from ganforge.models import Generator
 from ganforge.sampling import write_samples
 
@@ -51,6 +69,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-no-assist": ("fast", NO_ASSIST),  # labels unused
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
+    "color": ("color", {}),
+    "color-cond": ("color", {"conditional": True}),
     # The ablation behind `fast` (docs/presets.md): width, then learning rate, loss and D normalisation.
     "w32": ("fast", {**FAST_BCE, "ngf": 32, "ndf": 32, "lr_g": 2e-4, "lr_d": 2e-4}),
     "w16": ("fast", {**FAST_BCE, "lr_g": 2e-4, "lr_d": 2e-4}),
@@ -90,54 +110,125 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 
 # The tutorials' loop (canonical.py) on the paper's DCGAN and on the vanilla MLP GAN: the common baselines.
 CANONICAL = {"canonical": "dcgan", "canonical-mlp": "mlp"}
+REAL = "real"  # the held-out test split, scored as if generated
 
 
-def score(G: Generator, data_dir: str, n: int, save: Path | None) -> dict:
-    """Classifier-feature FD, recall and class coverage of n samples of G (EMA weights, eval mode)."""
+@dataclass(frozen=True)
+class Bench:
+    """Where candidates train and how they are scored. ``labelled_dir`` is the data with labels, where that
+    differs from ``data_dir`` (emoji: category folders); scoring always uses it."""
+
+    dataset: str  # ganforge's --dataset
+    data_dir: str
+    image_size: int
+    metrics: str
+    labelled_dir: str | None = None
+
+    @property
+    def eval_dir(self) -> str:
+        return self.labelled_dir or self.data_dir
+
+    def train_dir(self, uses_labels: bool) -> str:
+        return self.labelled_dir if uses_labels and self.labelled_dir else self.data_dir
+
+
+def make_bench(dataset: str, data_dir: str, image_size: int | None) -> Bench:
+    if dataset == "emoji":
+        tree = category_tree(Path(data_dir), cache_root() / "emoji-by-category")
+        return Bench("folder", str(Path(data_dir) / "images"), image_size or 64, "fid,pr", str(tree))
+    if dataset == "stacked-mnist":
+        return Bench(dataset, data_dir, image_size or 28, "modes")
+    return Bench(dataset, data_dir, image_size or 28, "fid,pr")
+
+
+def score(G: Generator, bench: Bench, n: int, save: Path | None) -> dict:
+    """The bench's metrics on n samples of G (EMA weights, eval mode), in the domain classifier's features."""
     if save is None:
-        return evaluate_generator(G, dataset="mnist", data_dir=data_dir, n=n, metrics="fid,pr", features="classifier")
+        return evaluate_generator(G, dataset=bench.dataset, data_dir=bench.eval_dir, n=n,
+                                  metrics=bench.metrics, features="classifier")
     write_samples(G, n, save)  # a file of samples, as a user hands it on, then that very file scored
-    extractor = make_extractor("classifier", "mnist", data_dir, G.resolution)
-    return Evaluator(reference_data("mnist", data_dir), extractor, "fid,pr").score_images(load_npz(save), str(save))
+    return score_images(bench, load_npz(save), str(save))
 
 
-def run_canonical(name: str, data_dir: str, budget: float, n: int, seed: int, save: Path | None,
+def score_images(bench: Bench, images: ganforge.ImageData, source: str) -> dict:
+    extractor = make_extractor("classifier", bench.dataset, bench.eval_dir, bench.image_size)
+    reference = reference_data(bench.dataset, bench.eval_dir, bench.image_size)
+    return Evaluator(reference, extractor, bench.metrics).score_images(images, source)
+
+
+def run_real(bench: Bench, n: int) -> dict:
+    test = reference_data(bench.dataset, bench.data_dir, bench.image_size, split="test")
+    if n < len(test):
+        test = ganforge.ImageData(test.images[:n], test.labels[:n], test.name, test.class_names)
+    return {"candidate": REAL, "steps": 0, **score_images(bench, test, "the real test split")}
+
+
+def run_canonical(name: str, bench: Bench, budget: float, n: int, seed: int, save: Path | None,
                   max_steps: int | None = None) -> dict:
-    data = ganforge.load_dataset("mnist", data_dir, "train")
+    data = ganforge.load_dataset(bench.dataset, bench.data_dir, "train", bench.image_size)
     step, G = canonical_loop(CANONICAL[name], data, 64, torch.device("cpu"), seed)
     steps, t0 = 0, time.perf_counter()
     while (steps < max_steps) if max_steps else (time.perf_counter() - t0 < budget):
         step()
         steps += 1
     G.eval()
-    return {"candidate": name, "steps": steps, **score(G, data_dir, n, save)}
+    return {"candidate": name, "steps": steps, **score(G, bench, n, save)}
 
 
-def run_candidate(name: str, data_dir: str, budget: float, n: int, workdir: Path, seed: int,
+def run_candidate(name: str, bench: Bench, budget: float, n: int, workdir: Path, seed: int,
                   save_dir: Path | None = None, max_steps: int | None = None) -> dict:
     save = None if save_dir is None else save_dir / f"{name}.npz"
+    if name == REAL:
+        return run_real(bench, n)
     if name in CANONICAL:
-        return run_canonical(name, data_dir, budget, n, seed, save, max_steps)
+        return run_canonical(name, bench, budget, n, seed, save, max_steps)
     preset, extra = CANDIDATES[name]
     limit = dict(steps=max_steps) if max_steps else dict(time_limit=budget)
-    config = ganforge.Config.from_preset(preset, dataset="mnist", data_dir=data_dir, **limit,
+    config = ganforge.Config.from_preset(preset, dataset=bench.dataset, image_size=bench.image_size, **limit,
                                          out=str(workdir / name), seed=seed, sample_every=10**9,
                                          checkpoint_every=10**9, **extra)
+    config = config.replace(data_dir=bench.train_dir(config.conditional or config.label_assist))
     run = ganforge.train(config, progress=False)
     G = ganforge.load_generator(run.path)
-    return {"candidate": name, "steps": run.step, **score(G, data_dir, n, save)}
+    return {"candidate": name, "steps": run.step, **score(G, bench, n, save)}
+
+
+def print_table(rows: list[dict]) -> None:
+    """One row per candidate; distances also as a ratio of `paper`'s (and `canonical`'s) when they ran."""
+    base = next((r for r in rows if r["candidate"] == "paper"), None)
+    canon = next((r for r in rows if r["candidate"] == "canonical"), None)
+    columns = [("steps", "steps", 7, "{}"), ("FD", "fid", 8, "{:.2f}"), ("recall", "recall", 7, "{:.3f}"),
+               ("modes", "modes", 6, "{}"), ("KL", "modes_kl", 7, "{:.3f}"),
+               ("classes", "classes_present", 8, "{}"), ("max/min", "class_ratio", 8, "{:.2f}"),
+               ("label acc", "label_accuracy", 9, "{:.3f}")]
+    columns = [c for c in columns if any(c[1] in r for r in rows)]
+    ratios = [(f"FD / {r['candidate']}", r) for r in (base, canon) if r is not None and "fid" in r]
+    print(f"\n{'candidate':<12}" + "".join(f" {h:>{w}}" for h, _, w, _ in columns)
+          + "".join(f" {h:>{len(h)}}" for h, _ in ratios))
+    for r in rows:
+        cells = [("-" if r.get(k) is None else f.format(r[k])) for _, k, _, f in columns]
+        widths = [w for _, _, w, _ in columns]
+        print(f"{r['candidate']:<12}" + "".join(f" {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+              + "".join(f" {r['fid'] / ref['fid']:>{len(h)}.3f}" for h, ref in ratios))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX files")
+    parser.add_argument("--dataset", choices=("mnist", "stacked-mnist", "emoji"), default="mnist")
+    parser.add_argument("--data-dir", required=True,
+                        help="mnist, stacked-mnist: the MNIST IDX files; emoji: the folder of images/ and "
+                             "emoji.json")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="mnist, stacked-mnist: 28 (default; stacked-mnist also 32); emoji: 64 (default)")
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per candidate")
     parser.add_argument("--steps", default="", metavar="NAME=N,...",
                         help="train these candidates for N steps instead of --budget seconds (step-matched "
                              "anchors do not depend on the machine's speed)")
     parser.add_argument("--candidates", default="paper,fast,fast-cond",
-                        help=f"from {', '.join([*CANONICAL, *CANDIDATES])}")
-    parser.add_argument("--n", type=int, default=10_000, help="samples scored per candidate")
+                        help=f"from {', '.join([*CANONICAL, *CANDIDATES, REAL])}")
+    parser.add_argument("--n", type=int, default=None,
+                        help="samples scored per candidate (default 10,000; stacked-mnist: 26,000, the "
+                             "protocol's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
     parser.add_argument("--save-samples", type=Path, default=None, metavar="DIR",
@@ -147,31 +238,25 @@ def main() -> None:
     args = parser.parse_args()
 
     names = [c for c in args.candidates.split(",") if c]
-    unknown = [c for c in names if c not in CANDIDATES and c not in CANONICAL]
+    unknown = [c for c in names if c not in CANDIDATES and c not in CANONICAL and c != REAL]
     if unknown:
         parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join([*CANONICAL, *CANDIDATES])}")
+                     f"{', '.join([*CANONICAL, *CANDIDATES, REAL])}")
+    if REAL in names and args.dataset == "emoji":
+        parser.error("the real candidate scores a held-out test split, and emoji has none")
     steps = {k: int(v) for k, _, v in (item.partition("=") for item in args.steps.split(",") if item)}
     if "paper" not in names and not args.no_paper:
         names.append("paper")
+    bench = make_bench(args.dataset, args.data_dir, args.image_size)
+    n = args.n or default_samples(bench.metrics)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            row = run_candidate(name, args.data_dir, args.budget, args.n, Path(tmp), args.seed, args.save_samples,
+            row = run_candidate(name, bench, args.budget, n, Path(tmp), args.seed, args.save_samples,
                                 steps.get(name))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    base = next((r for r in rows if r["candidate"] == "paper"), None)
-    canon = next((r for r in rows if r["candidate"] == "canonical"), None)
-    print(f"\n{'candidate':<12} {'steps':>7} {'FD':>8} {'recall':>7} {'classes':>8} {'max/min':>8} {'label acc':>9}"
-          + (f" {'FD / paper':>10}" if base else "")
-          + (f" {'FD / canonical':>14}" if canon else ""))
-    for r in rows:
-        acc = r.get("label_accuracy")
-        print(f"{r['candidate']:<12} {r['steps']:>7} {r['fid']:>8.2f} {r['recall']:>7.3f} {r['classes_present']:>8} "
-              f"{r['class_ratio']:>8.2f} {'-' if acc is None else f'{acc:.3f}':>9}"
-              + (f" {r['fid'] / base['fid']:>10.3f}" if base else "")
-              + (f" {r['fid'] / canon['fid']:>14.3f}" if canon else ""))
+    print_table(rows)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 

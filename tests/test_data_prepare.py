@@ -168,6 +168,21 @@ def test_cli_prepare_then_list(tmp_path, capsys):
     assert "train 16px×3 (12)" in rows["mnist"] and rows["kmnist"].rstrip().endswith("no")
 
 
+def test_background_is_part_of_the_cache_key(tmp_path, capsys):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    save_image(tmp_path / "icons" / "clear.png", rgba)
+    white = load_dataset("folder", tmp_path / "icons", image_size=8)
+    black = load_dataset("folder", tmp_path / "icons", image_size=8, background="black")
+    assert white.images.min() == 255 and black.images.max() == 0 and len(entries()) == 2
+    assert load_dataset("folder", tmp_path / "icons", image_size=8, background="255,255,255").images.min() == 255
+    assert len(entries()) == 2  # "white" and "255,255,255" are the same preparation
+    assert main(["datasets", "prepare", "folder", "--data-dir", str(tmp_path / "icons"), "--background", "1,2",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganforge: error: --background: expected white, black or R,G,B") and "\n" not in err
+    assert "'1,2'" in err
+
+
 def test_train_on_a_folder_of_my_own_images(tmp_path, monkeypatch):
     """What a new user does: a folder of pictures of mixed sizes, one command."""
     rng = np.random.default_rng(0)
@@ -200,6 +215,7 @@ def test_real_mnist_prepares_to_known_statistics():
     (["--channels", "2"], "--channels must be 1 or 3, got 2"),
     (["--max-images", "0"], "--max-images must be at least 1, got 0"),
     (["--batches", "disk"], "'disk' is not one of"),
+    (["--background", "purple"], "--background: expected white, black or R,G,B with three integers 0-255"),
 ])
 def test_bad_data_options_exit_2(args, message, capsys, tmp_path):
     assert main(["train", "--steps", "1", "--out", str(tmp_path / "run"), "--no-progress", *args]) == 2

@@ -12,7 +12,7 @@ from PIL import Image
 from ganforge.cli import main
 from ganforge.data import load_dataset
 from ganforge.data.transforms import convert_channels
-from ganforge.errors import DataError
+from ganforge.errors import ConfigError, DataError
 
 from .data_helpers import idx_bytes, save_image, solid, write_cifar, write_idx_set
 
@@ -153,7 +153,7 @@ def test_folder_classes_crop_resize_and_modes(tmp_path):
     assert data.class_names == ("cats", "dogs") and data.labels.tolist() == [0, 0, 0, 1, 1, 1, 1]
     assert data.images[0, :, 8, 8].tolist() == [0, 255, 0]  # centre crop of the stripes
     assert data.images[1, :, 8, 8].tolist() == [200, 200, 200]
-    assert data.images[3, :, 8, 8].tolist() == [0, 0, 255]  # alpha dropped
+    assert data.images[3, :, 8, 8].tolist() == [127, 127, 255]  # half-transparent blue over white
     assert data.images[4, :, 8, 8].tolist() == [255, 0, 0]
     assert data.images[5, :, 8, 8].tolist() == [40000 >> 8] * 3  # 16-bit gray: top 8 bits
     assert all(abs(int(v) - ref) <= 3 for v, ref in zip(data.images[6, :, 8, 8], (0, 128, 0), strict=True))
@@ -219,6 +219,41 @@ def test_folder_all_unreadable(tmp_path):
     (tmp_path / "a.png").write_bytes(b"nope")
     with pytest.raises(DataError, match="none of the 1 images could be read"):
         load("folder", tmp_path)
+
+
+def _transparent_folder(root):
+    """A red square on a fully transparent background, in the modes that carry transparency, and an opaque image."""
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[4:12, 4:12] = (255, 0, 0, 255)
+    save_image(root / "a_rgba.png", rgba)
+    la = np.zeros((16, 16, 2), np.uint8)
+    la[4:12, 4:12] = (100, 255)
+    save_image(root / "b_la.png", Image.fromarray(la, "LA"))
+    palette = Image.fromarray(rgba[..., :3]).convert("P")
+    palette.info["transparency"] = palette.getpixel((0, 0))  # the background's palette entry
+    save_image(root / "c_palette.png", palette)
+    save_image(root / "d_opaque.png", solid(16, 16, (10, 20, 30)))
+
+
+@pytest.mark.parametrize(("background", "rgb"), [("white", (255, 255, 255)), ("black", (0, 0, 0)),
+                                                 (" 10, 200,30 ", (10, 200, 30)), ("WHITE", (255, 255, 255))])
+def test_folder_composites_transparency_over_the_background(tmp_path, background, rgb):
+    _transparent_folder(tmp_path)
+    data = load("folder", tmp_path, image_size=16, background=background)
+    for i in range(3):  # RGBA, LA, palette with a transparent entry: the corner is the background
+        assert tuple(data.images[i, :, 0, 0]) == rgb
+    assert tuple(data.images[0, :, 8, 8]) == (255, 0, 0) and tuple(data.images[2, :, 8, 8]) == (255, 0, 0)
+    assert tuple(data.images[1, :, 8, 8]) == (100, 100, 100)
+    assert tuple(data.images[3, :, 0, 0]) == (10, 20, 30)  # opaque: unchanged
+    gray = load("folder", tmp_path, image_size=16, channels=1, background=background)
+    assert gray.images[0, 0, 0, 0] == round((rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114) / 1000)
+
+
+@pytest.mark.parametrize("background", ["purple", "1,2", "1,2,256", "-1,0,0", "1.5,2,3", ""])
+def test_bad_background_names_the_option(tmp_path, background):
+    save_image(tmp_path / "a.png", solid(8, 8, (1, 2, 3)))
+    with pytest.raises(ConfigError, match=r"--background: expected white, black or R,G,B"):
+        load("folder", tmp_path, background=background)
 
 
 # -- npz --------------------------------------------------------------------------------------------

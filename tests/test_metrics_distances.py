@@ -154,3 +154,15 @@ def test_class_coverage():
     assert collapsed["classes_present"] == 1 and collapsed["class_ratio"] == float("inf")
     assert class_coverage(np.array([3, 5, 5, 3]), 10, classes=[3, 5]) == {"classes_present": 2,
                                                                           "classes_expected": 2, "class_ratio": 1.0}
+
+
+def test_mode_coverage_counts_and_kl():
+    from ganforge.metrics import mode_coverage
+
+    r = mode_coverage(np.array([0, 0, 1, 2]), 4)  # p = (1/2, 1/4, 1/4, 0)
+    assert r["modes"] == 3 and r["modes_kl"] == pytest.approx(0.5 * np.log(2))
+    assert mode_coverage(np.arange(1000).repeat(26), 1000) == {"modes": 1000, "modes_kl": 0.0}
+    one = mode_coverage(np.full(26_000, 305), 1000)  # total collapse: log K
+    assert one["modes"] == 1 and one["modes_kl"] == pytest.approx(np.log(1000))
+    # 99 modes (DCGAN's count in VEEGAN's table) hit evenly: KL = log(1000 / 99).
+    assert mode_coverage(np.arange(99).repeat(10), 1000)["modes_kl"] == pytest.approx(np.log(1000 / 99))

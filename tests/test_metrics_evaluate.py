@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +144,25 @@ def test_evaluator_train_cli(capsys):
     assert main(["evaluator", "train", "--dataset", "digits"]) == 0
     out = capsys.readouterr().out
     assert "digits classifier, test accuracy" in out
+
+
+def test_a_folder_classifier_is_keyed_by_its_images(tmp_path, capsys):
+    """Colour folders of the same size and class count still get their own classifier each."""
+    from .data_helpers import save_image
+
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        for cls in ("red", "blue"):
+            for i in range(6):
+                save_image(tmp_path / folder / cls / f"{i}.png", rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    paths = []
+    for folder in ("a", "b", "a"):
+        assert main(["evaluator", "train", "--dataset", "folder", "--data-dir", str(tmp_path / folder),
+                     "--image-size", "16"]) == 0
+        paths.append(capsys.readouterr().out.split(":")[0])
+    assert paths[0] == paths[2] != paths[1] and "folder-16px-" in paths[0]
+    model, _ = classifier.load_classifier(Path(paths[0]))
+    assert model.init_kwargs["channels"] == 3 and model.init_kwargs["num_classes"] == 2
 
 
 def test_unlabelled_data_has_no_classifier(tmp_path):

@@ -9,8 +9,7 @@ from .models import Discriminator, Generator, build_models
 from .runs import load_generator
 from .sampling import write_samples
 from .training.trainer import Run, train
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 __all__ = [
     "DATASETS", "Config", "ConfigError", "DataError", "Discriminator", "GanforgeError", "Generator", "ImageData",

@@ -319,9 +319,10 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
 
 @cli.command()
 @click.argument("run", type=click.Path())
-@click.option("--n", "n", type=int, default=10000, show_default=True, help="generated images")
+@click.option("--n", "n", type=int, default=None, help="generated images  [default: 10000; 26000 with modes]")
 @click.option("--metrics", type=str, default="fid,kid,is,pr,dc", show_default=True,
-              help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage)")
+              help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage), modes "
+                   "(Stacked MNIST: modes covered of 1,000 and KL to uniform)")
 @click.option("--features", type=str, default="auto", show_default=True,
               help="inception, classifier, a TorchScript file, or auto (inception when its weights are cached)")
 @click.option("--inception", type=click.Path(dir_okay=False), default=None, help="inception-2015-12-05.pt to use")
@@ -333,8 +334,9 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
               help="score the images of this .npz (ganforge sample --out FILE.npz) instead of new samples; "
                    "its labels give the label accuracy (--n, --seed and --checkpoint then do not apply)")
 @click.option("--device", type=str, default="auto", show_default=True)
-def evaluate(run: str, n: int, metrics: str, features: str, inception: str | None, checkpoint: str | None,
-             data_dir: str | None, seed: int, samples: str | None, device: str) -> None:
+def evaluate(run: str, n: int | None, metrics: str, features: str, inception: str | None,
+             checkpoint: str | None, data_dir: str | None, seed: int, samples: str | None,
+             device: str) -> None:
     """Score a run's generator against its training data; prints a table and writes RUN/metrics.json.
 
     Real-data statistics are cached, so a second evaluation only pays for the generated side.
@@ -345,6 +347,7 @@ def evaluate(run: str, n: int, metrics: str, features: str, inception: str | Non
       ganforge evaluate runs/mnist-dcgan --features classifier --metrics fid,pr --checkpoint best
       ganforge evaluate runs/cifar10-dcgan --features inception --n 50000    # comparable with papers
       ganforge evaluate runs/mnist-dcgan --features classifier --samples samples.npz   # files already made
+      ganforge evaluate runs/stacked-mnist-dcgan --metrics modes    # modes of 1,000 and KL, on 26,000 samples
     """
     from .metrics.evaluate import evaluate_run, evaluate_samples, parse_metrics
 
@@ -380,16 +383,19 @@ def evaluator() -> None:
 def evaluator_train(dataset: str, data_dir: str | None, image_size: int | None, force: bool) -> None:
     """Train (once) and cache the classifier used by --features classifier.
 
+    A folder's classes are its sub-folders. stacked-mnist uses the mnist classifier on each channel.
+
     \b
     Examples:
       ganforge evaluator train --dataset mnist --data-dir ../shared/data/mnist
       ganforge evaluator train --dataset digits
+      ganforge evaluator train --dataset folder --data-dir ~/icons-by-category --image-size 64
     """
     from .metrics.classifier import get_classifier
 
     _, report, path = get_classifier(dataset, data_dir, image_size, retrain=force)
     acc = report.get("test_accuracy")
-    click.echo(f"{path}: {dataset} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
+    click.echo(f"{path}: {report['dataset']} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
                f"trained in {report['train_seconds']} s")
 
 
@@ -436,9 +442,12 @@ def datasets_list() -> None:
 @click.option("--unlabeled", is_flag=True, help="folder, lsun: ignore class sub-folders")
 @click.option("--strict", is_flag=True, help="folder, lsun: fail on an unreadable image instead of skipping it")
 @click.option("--max-images", type=int, default=None, help="prepare at most this many images")
+@click.option("--background", type=str, default="white", show_default=True,
+              help="folder, lsun: colour under transparent pixels: white, black or R,G,B (0-255)")
 @click.option("--progress/--no-progress", default=True, help="show download and decoding progress")
 def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: int | None, channels: str | None,
-                     unlabeled: bool, strict: bool, max_images: int | None, progress: bool) -> None:
+                     unlabeled: bool, strict: bool, max_images: int | None, background: str,
+                     progress: bool) -> None:
     """Download (named sets), decode, crop and resize a dataset once into the memory-mapped cache.
 
     Training with the same options then starts at once. Use the options you will train with.
@@ -448,6 +457,7 @@ def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: in
       ganforge datasets prepare mnist                      # downloads into $GANFORGE_DATA
       ganforge datasets prepare mnist --data-dir ../shared/data/mnist --image-size 32
       ganforge datasets prepare folder --data-dir ~/celeba/img_align_celeba --image-size 64
+      ganforge datasets prepare folder --data-dir ~/sprites --image-size 64 --background 0,0,0
       ganforge datasets prepare lsun --data-dir ~/lsun/bedroom_train_lmdb --image-size 64 --max-images 300000
     """
     from .data import load_dataset
@@ -457,7 +467,8 @@ def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: in
     if max_images is not None and max_images < 1:
         raise ConfigError(f"--max-images must be at least 1, got {max_images}")
     data = load_dataset(name, data_dir, split, image_size, channels=int(channels) if channels else None,
-                        unlabeled=unlabeled, strict=strict, max_images=max_images, progress=progress)
+                        unlabeled=unlabeled, strict=strict, max_images=max_images, background=background,
+                        progress=progress)
     where = getattr(data.images, "filename", None)
     classes = f"{data.num_classes} classes" if data.labels is not None else "unlabelled"
     click.echo(f"{name} {split}: {len(data)} images, {data.channels}×{data.resolution}×{data.resolution}, {classes}"

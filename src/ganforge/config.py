@@ -57,6 +57,8 @@ class Config:
     # data: preparation and batching
     channels: int | None = _opt(None, "data", "1 (gray) or 3 (RGB) (default: the dataset's own; folder, lsun: 3)",
                                 architecture=True)
+    background: str = _opt("white", "data", "folder, lsun: colour under transparent pixels: white, black or "
+                           "R,G,B", architecture=True)
     unlabeled: bool = _opt(False, "data", "folder, lsun: ignore class sub-folders (no labels)", architecture=True)
     strict: bool = _opt(False, "data", "folder, lsun: stop at an unreadable image instead of skipping it")
     max_images: int | None = _opt(None, "data", "use at most this many images, an evenly spaced subset (lsun: the first)",

@@ -30,6 +30,7 @@ from .files import atomic_path
 from .images import float_to_pixels
 from .models import Generator
 from .runs import load_generator
+from .version import __version__
 
 FORMATS = ("onnx", "torchscript")
 OUTPUTS = ("fidelity", "uint8", "float")
@@ -78,8 +79,6 @@ class ExportedGenerator(nn.Module):
 
 def metadata(module: ExportedGenerator) -> dict[str, Any]:
     """What a user of the file needs to drive it: the inputs, the label space, the output."""
-    from . import __version__
-
     g = module.generator
     return {
         "ganforge_version": __version__, "family": g.family,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -46,6 +47,14 @@ class ImageData:
             return len(self.class_names)
         return int(self.labels.max()) + 1
 
+    def digest(self) -> str:
+        """A hash of the images and labels: names what was computed from them (statistics, classifiers)."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.ascontiguousarray(self.images).data)
+        if self.labels is not None:
+            h.update(np.ascontiguousarray(self.labels).data)
+        return h.hexdigest()
+
     def present_classes(self) -> list[int]:
         return [] if self.labels is None else sorted(int(c) for c in np.unique(self.labels))
 
@@ -72,6 +81,7 @@ class PrepOptions:
     unlabeled: bool = False
     max_images: int | None = None
     strict: bool = False  # unreadable images: error instead of skip-and-warn
+    background: tuple[int, int, int] = (255, 255, 255)  # RGB under transparent pixels (decoded image files)
 
     def key(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "strict"}

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from . import npyfile
 from .transforms import square_resize
 
@@ -25,10 +25,37 @@ log = logging.getLogger("ganforge")
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 BLOCK = 512  # images decoded per batch of thread-pool work
 ORIENTATION = 0x0112  # the EXIF tag
+WHITE = (255, 255, 255)
+BACKGROUNDS = {"white": WHITE, "black": (0, 0, 0)}
+ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 
-def decode_image(source: Path | bytes, size: int, channels: int) -> np.ndarray:
-    """One image file (a path, or its bytes) -> uint8 [channels, size, size], centre-cropped and resized."""
+def parse_background(text: str) -> tuple[int, int, int]:
+    """``--background``: white, black or R,G,B (0-255) -> an RGB triple."""
+    name = text.strip().lower()
+    if name in BACKGROUNDS:
+        return BACKGROUNDS[name]
+    parts = [p.strip() for p in name.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        raise ConfigError(f"--background: expected white, black or R,G,B with three integers 0-255 "
+                          f"(e.g. 255,128,0), got {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def flatten_alpha(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Composite an image with transparency (an alpha channel or a transparent palette/colour key) over
+    ``background``; others are returned as they are. Converting straight to RGB would drop the alpha and
+    show whatever colour the transparent pixels happen to hold, usually black."""
+    if img.mode not in ALPHA_MODES and "transparency" not in img.info:
+        return img
+    rgba = img.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba)
+
+
+def decode_image(source: Path | bytes, size: int, channels: int,
+                 background: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """One image file (a path, or its bytes) -> uint8 [channels, size, size], centre-cropped and resized;
+    transparent pixels are composited over ``background``."""
     mode = "RGB" if channels == 3 else "L"
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
         img.draft(mode, (size, size))  # JPEG: decode at the smallest DCT scale that is still >= size
@@ -37,15 +64,14 @@ def decode_image(source: Path | bytes, size: int, channels: int) -> np.ndarray:
         if img.mode == "I" or img.mode.startswith("I;16"):  # 16-bit gray: keep the top 8 bits
             wide = np.asarray(img).astype(np.uint32)
             img = Image.fromarray((wide >> 8 if wide.max() > 255 else wide).astype(np.uint8))
-        elif img.mode == "P" and "transparency" in img.info:
-            img = img.convert("RGBA")  # converting straight to RGB/L from such palettes warns
+        img = flatten_alpha(img, background)
         arr = np.asarray(square_resize(img.convert(mode), size))
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
 def decode_all(items: Iterable[tuple[str, Callable[[], Path | bytes]]], total: int, labels: np.ndarray | None,
-               size: int, channels: int, out: Path | None, strict: bool, progress: bool, what: str
-               ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+               size: int, channels: int, out: Path | None, strict: bool, progress: bool, what: str,
+               background: tuple[int, int, int] = WHITE) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Decode ``total`` items (name, loader) into [N, C, size, size], skipping unreadable ones unless ``strict``.
 
     Items are consumed in blocks, so a source can stream them. Returns the images (a memmap at ``out``
@@ -58,7 +84,7 @@ def decode_all(items: Iterable[tuple[str, Callable[[], Path | bytes]]], total: i
     def work(item: tuple[str, Callable[[], Path | bytes]]) -> tuple[np.ndarray | None, str | None]:
         name, load = item
         try:
-            return decode_image(load(), size, channels), None
+            return decode_image(load(), size, channels, background), None
         except UNREADABLE as e:
             reason = "not a recognised image file" if isinstance(e, UnidentifiedImageError) else str(e) or repr(e)
             return None, f"{name}: {reason}"

@@ -54,6 +54,7 @@ def load_folder(root: Path, opts: PrepOptions, out: Path | None = None, progress
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[p.relative_to(root).parts[0]] for p in files], dtype=np.int64)
     items = [(str(p), (lambda p=p: p)) for p in files]
-    images, labels, skipped = decode_all(items, len(items), labels, opts.image_size or DEFAULT_SIZE,
-                                         opts.channels or DEFAULT_CHANNELS, out, opts.strict, progress, str(root))
+    size, channels = opts.image_size or DEFAULT_SIZE, opts.channels or DEFAULT_CHANNELS
+    images, labels, skipped = decode_all(items, len(items), labels, size, channels, out, opts.strict,
+                                         progress, str(root), opts.background)
     return ImageData(images, labels, "folder", classes, skipped=tuple(skipped))

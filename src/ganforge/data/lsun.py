@@ -71,6 +71,7 @@ def load_lsun(data_dir: Path, opts: PrepOptions, out: Path | None = None, progre
     classes = None if opts.unlabeled or len(databases) < 2 else tuple(
         db.name.removesuffix("_lmdb").removesuffix("_train").removesuffix("_val") for db in databases)
     labels = np.repeat(np.arange(len(databases), dtype=np.int64), counts) if classes else None
-    images, labels, skipped = decode_all(items(), sum(counts), labels, opts.image_size or DEFAULT_SIZE,
-                                         opts.channels or DEFAULT_CHANNELS, out, opts.strict, progress, str(data_dir))
+    size, channels = opts.image_size or DEFAULT_SIZE, opts.channels or DEFAULT_CHANNELS
+    images, labels, skipped = decode_all(items(), sum(counts), labels, size, channels, out, opts.strict,
+                                         progress, str(data_dir), opts.background)
     return ImageData(images, labels, "lsun", classes, skipped=tuple(skipped))

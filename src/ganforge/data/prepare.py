@@ -28,7 +28,7 @@ from .decode import warn_skipped
 
 log = logging.getLogger("ganforge")
 
-FORMAT = 1  # bump when preparation changes what the arrays hold
+FORMAT = 2  # bump when preparation changes what the arrays hold (2: transparency over --background)
 MANIFEST = "manifest.json"
 
 # (output .npy path or None) -> the prepared data, final form; may write its images to that path.
@@ -51,9 +51,11 @@ def fingerprint(inputs: list[Path]) -> str:
     return h.hexdigest()
 
 
-def cache_params(name: str, split: str, data_dir: Path | None, opts: PrepOptions) -> dict[str, Any]:
+def cache_params(name: str, split: str, data_dir: Path | None, opts: PrepOptions,
+                 recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a prepared entry is keyed by; ``recipe``: the source's own fixed facts (stacked-mnist's draw)."""
     return {"source": name, "split": split, "data_dir": str(data_dir.resolve()) if data_dir else None,
-            **opts.key(), "format": FORMAT}
+            **opts.key(), "recipe": recipe or {}, "format": FORMAT}
 
 
 def entry_dir(params: dict[str, Any]) -> Path:
@@ -61,9 +63,9 @@ def entry_dir(params: dict[str, Any]) -> Path:
 
 
 def prepared(name: str, split: str, data_dir: Path | None, opts: PrepOptions, inputs: list[Path],
-             build: Builder) -> ImageData:
+             build: Builder, recipe: dict[str, Any] | None = None) -> ImageData:
     """The cached preparation of these inputs with these options, building (or rebuilding) it if needed."""
-    params = cache_params(name, split, data_dir, opts)
+    params = cache_params(name, split, data_dir, opts, recipe)
     key = _digest({**params, "inputs": fingerprint(inputs)})
     target = entry_dir(params)
     data = open_entry(target, key)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from .base import ImageData, PrepOptions, subset_indices
 from .cifar import TARBALL, cifar_inputs, load_cifar10
+from .decode import parse_background
 from .digits import load_digits_data
 from .folder import list_images, load_folder
 from .idx import IDX_FILES, find_idx_file, load_idx_dataset
@@ -17,6 +18,7 @@ from .lsun import load_lsun, lsun_databases, require_lmdb
 from .npz import load_npz
 from .prepare import prepared
 from .remote import fetch_named
+from .stacked import DRAWS, SEEDS, check_options, load_stacked
 from .transforms import convert_channels, resize_images
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ class DatasetSource:
     resolution: int | None = None  # native side, where fixed (folder, lsun default to 64)
     channels: int | None = None
     cacheable: bool = True  # False: cheaper to rebuild than to cache
+    check: Callable[[PrepOptions], None] | None = None  # refuses options it cannot honour, before any reading
+    recipe: dict[str, Any] = field(default_factory=dict)  # fixed facts shaping the arrays: in the cache key
+    channel_source: str | None = None  # each RGB channel is an image of this set: its classifier reads them
 
     @property
     def needs_data_dir(self) -> bool:
@@ -82,14 +87,21 @@ def _npz_locate(data_dir: Path | None, split: str, progress: bool) -> list[Path]
 
 
 TWO_SPLITS = ("train", "test")
+MNIST = _idx_source("mnist", "handwritten digits (IDX files, downloaded)", DIGIT_CLASSES)
 
 DATASETS: dict[str, DatasetSource] = {s.name: s for s in (
     DatasetSource("digits", "8×8 handwritten digits, embedded (offline)", locate=lambda *_: [],
                   read=lambda _i, _d, split, *_: load_digits_data(split), data_dir="none", splits=TWO_SPLITS,
                   images=1498, classes=10, resolution=8, channels=1, cacheable=False),
-    _idx_source("mnist", "handwritten digits (IDX files, downloaded)", DIGIT_CLASSES),
+    MNIST,
     _idx_source("fashion-mnist", "Zalando clothing (IDX files, downloaded)", FASHION_CLASSES),
     _idx_source("kmnist", "Kuzushiji cursive Japanese (IDX files, downloaded)", KMNIST_CLASSES),
+    DatasetSource("stacked-mnist", "MNIST digit triples, one per RGB channel: 1,000 modes",
+                  locate=MNIST.locate,
+                  read=lambda inputs, _d, split, opts, out, _p: load_stacked(*inputs, split, opts, out),
+                  data_dir="optional", splits=TWO_SPLITS, images=DRAWS["train"], classes=1000, resolution=28,
+                  channels=3, check=check_options, recipe={"draws": DRAWS, "seeds": SEEDS},
+                  channel_source="mnist"),
     DatasetSource("cifar10", "objects (python tarball, downloaded)", locate=_cifar_locate,
                   read=lambda inputs, _d, split, *_: load_cifar10(inputs, split), data_dir="optional",
                   splits=TWO_SPLITS, images=50000, classes=10, resolution=32, channels=3),
@@ -122,12 +134,13 @@ def finalize(data: ImageData, opts: PrepOptions) -> ImageData:
 
 def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "train",
                  image_size: int | None = None, *, channels: int | None = None, unlabeled: bool = False,
-                 strict: bool = False, max_images: int | None = None, cache: bool = True,
-                 progress: bool = False) -> ImageData:
+                 strict: bool = False, max_images: int | None = None, background: str = "white",
+                 cache: bool = True, progress: bool = False) -> ImageData:
     """Load a dataset as prepared ``ImageData`` (uint8 [N, C, H, W]) at ``image_size``.
 
     Named sets without ``data_dir`` are downloaded into the cache (``GANFORGE_DATA``). With ``cache``
     the prepared arrays are memory-mapped from ``cache_root()/prepared``, built there on first use.
+    ``background`` (white, black or "R,G,B") fills the transparent pixels of decoded image files.
     """
     if name not in DATASETS:
         raise DataError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -146,7 +159,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "tr
         raise DataError(f"--data-dir: {path} does not exist")
     if path is not None and name != "npz" and not path.is_dir():
         raise DataError(f"--data-dir: {path} is not a directory")
-    opts = PrepOptions(image_size, channels, unlabeled, max_images, strict)
+    opts = PrepOptions(image_size, channels, unlabeled, max_images, strict, parse_background(background))
+    if source.check is not None:
+        source.check(opts)
     inputs = source.locate(path, split, progress)
 
     def build(out: Path | None) -> ImageData:
@@ -154,14 +169,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "tr
 
     if not (cache and source.cacheable):
         return build(None)
-    return prepared(name, split, path, opts, inputs, build)
+    return prepared(name, split, path, opts, inputs, build, source.recipe)
 
 
 def load_config_dataset(config: Config, split: str = "train", progress: bool = False) -> ImageData:
     """The dataset a run's ``config`` names, prepared with its data options."""
     return load_dataset(config.dataset, config.data_dir, split, config.image_size, channels=config.channels,
                         unlabeled=config.unlabeled, strict=config.strict, max_images=config.max_images,
-                        progress=progress)
+                        background=config.background, progress=progress)
 
 
 def describe_datasets() -> list[dict[str, object]]:

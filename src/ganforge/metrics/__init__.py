@@ -1,4 +1,4 @@
-"""Sample quality: FID, KID, Inception Score, precision/recall, density/coverage on pluggable features.
+"""Sample quality: FID, KID, Inception Score, precision/recall, density/coverage, Stacked MNIST modes.
 
 ``evaluate_generator(G, "mnist", data_dir)`` is the one-call API; the metric functions in
 ``distances`` work on any feature arrays.
@@ -14,6 +14,7 @@ from .distances import (
     inception_score,
     kernel_inception_distance,
     manifold_metrics,
+    mode_coverage,
     precision_recall,
 )
 from .evaluate import METRICS, Evaluator, evaluate_generator, evaluate_samples, real_stats, reference_data
@@ -22,6 +23,6 @@ from .features import FeatureExtractor, Features, make_extractor
 __all__ = [
     "METRICS", "Evaluator", "FeatureExtractor", "Features", "MetricError", "class_coverage", "density_coverage",
     "evaluate_generator", "evaluate_samples", "feature_stats", "frechet_distance", "frechet_distance_features",
-    "inception_score", "kernel_inception_distance", "make_extractor", "manifold_metrics", "precision_recall",
-    "real_stats", "reference_data",
+    "inception_score", "kernel_inception_distance", "make_extractor", "manifold_metrics", "mode_coverage",
+    "precision_recall", "real_stats", "reference_data",
 ]

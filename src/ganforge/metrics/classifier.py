@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageData, load_dataset
+from ..data import DATASETS, ImageData, load_dataset
 from ..download import cache_root
 from ..errors import DataError
 from ..files import atomic_path
@@ -60,13 +60,19 @@ class DomainClassifier(nn.Module):
         return features, self.head(features)
 
 
-def recipe_key(dataset: str, resolution: int, channels: int, num_classes: int) -> str:
+def recipe_key(dataset: str, resolution: int, channels: int, num_classes: int,
+               data: str | None = None) -> str:
     spec = {**RECIPE, "dataset": dataset, "resolution": resolution, "channels": channels, "classes": num_classes}
+    if data is not None:
+        spec["data"] = data
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def classifier_path(dataset: str, resolution: int, channels: int, num_classes: int) -> Path:
-    key = recipe_key(dataset, resolution, channels, num_classes)
+def classifier_path(dataset: str, resolution: int, channels: int, num_classes: int,
+                    data: str | None = None) -> Path:
+    """The cache file of a classifier; ``data`` (a digest of the training set) tells apart the sets of sources
+    whose content is the user's (folder, lsun, npz), which the name alone does not."""
+    key = recipe_key(dataset, resolution, channels, num_classes, data)
     return cache_root() / "evaluators" / f"{dataset}-{resolution}px-{key}.pt"
 
 
@@ -162,11 +168,17 @@ def get_classifier(dataset: str, data_dir: str | Path | None, resolution: int | 
                    train_if_missing: bool = True, progress: bool = True,
                    retrain: bool = False) -> tuple[DomainClassifier, dict[str, Any], Path]:
     """The cached classifier for ``dataset`` at ``resolution``, trained first when it is not cached yet
-    (or when ``retrain``)."""
+    (or when ``retrain``). A set whose RGB channels are images of another (stacked-mnist) uses that set's
+    classifier at its own resolution, one channel at a time (``features.ChannelClassifierFeatures``)."""
+    source = DATASETS.get(dataset)
+    if source is not None and source.channel_source is not None:
+        dataset, resolution = source.channel_source, None
+        source = DATASETS[dataset]
     train = load_dataset(dataset, data_dir, "train", resolution)
     if train.labels is None:
         raise DataError(f"--dataset {dataset} has no labels, so no classifier features; use --features inception")
-    path = classifier_path(dataset, train.resolution, train.channels, train.num_classes)
+    data = train.digest() if source is not None and source.needs_data_dir else None
+    path = classifier_path(dataset, train.resolution, train.channels, train.num_classes, data)
     if path.is_file() and not retrain:
         model, report = load_classifier(path)
         return model, report, path

@@ -28,6 +28,7 @@ from .distances import (
     inception_score,
     kernel_inception_distance,
     manifold_metrics,
+    mode_coverage,
 )
 from .features import FeatureExtractor, Features, make_extractor
 
@@ -35,6 +36,7 @@ log = logging.getLogger("ganforge")
 
 REAL_KEEP = 50_000  # real feature vectors kept in the cache for KID, precision/recall, density/coverage
 BATCH = 500
+DEFAULT_N = 10_000  # generated images per evaluation, unless a metric's protocol fixes another count
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,21 @@ class Metric:
     keys: tuple[str, ...]  # what it adds to the result
     primary: str  # the key that ranks checkpoints
     higher_is_better: bool
-    needs_probs: bool = False
+    needs_probs: bool = False  # class probabilities of the feature network
+    needs_classes: bool = False  # predictions of the dataset's own classes: the domain classifier
+    needs_real: bool = True  # compares with the real data's features (cached statistics)
+    samples: int | None = None  # generated images of its published protocol
 
 
 METRICS: dict[str, Metric] = {
     "fid": Metric("fid", ("fid",), "fid", False),
     "kid": Metric("kid", ("kid", "kid_std"), "kid", False),
-    "is": Metric("is", ("is", "is_std"), "is", True, needs_probs=True),
+    "is": Metric("is", ("is", "is_std"), "is", True, needs_probs=True, needs_real=False),
     "pr": Metric("pr", ("precision", "recall"), "recall", True),
     "dc": Metric("dc", ("density", "coverage"), "coverage", True),
+    # Stacked MNIST's mode count (VEEGAN, PacGAN): 26,000 samples, each channel read by MNIST's classifier.
+    "modes": Metric("modes", ("modes", "modes_kl"), "modes", True, needs_probs=True, needs_classes=True,
+                    needs_real=False, samples=26_000),
 }
 
 
@@ -66,6 +74,11 @@ def parse_metrics(names: str | Sequence[str], option: str = "--metrics") -> list
     return items
 
 
+def default_samples(metrics: str | Sequence[str]) -> int:
+    """Generated images to score: 10,000, or the published count of a metric's protocol (modes: 26,000)."""
+    return max(METRICS[m].samples or DEFAULT_N for m in parse_metrics(metrics))
+
+
 # -- real-data statistics, cached ---------------------------------------------------------------------
 
 @dataclass
@@ -76,18 +89,10 @@ class RealStats:
     count: int
 
 
-def _data_digest(data: ImageData) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.ascontiguousarray(data.images).data)
-    if data.labels is not None:
-        h.update(np.ascontiguousarray(data.labels).data)
-    return h.hexdigest()
-
-
 def stats_path(data: ImageData, split: str, extractor: FeatureExtractor) -> Path:
     """Cache file named by everything that produced the statistics: data, split, size, feature network."""
     spec = {"version": 1, "dataset": data.name, "split": split, "shape": list(data.images.shape),
-            "data": _data_digest(data), "features": extractor.ident, "keep": REAL_KEEP}
+            "data": data.digest(), "features": extractor.ident, "keep": REAL_KEEP}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / "stats" / f"{data.name}-{split}-{data.resolution}px-{extractor.name}-{key}.npz"
 
@@ -136,18 +141,28 @@ def generated_batches(generator: Generator, n: int, seed: int, labels: torch.Ten
 # -- the evaluator ----------------------------------------------------------------------------------------
 
 class Evaluator:
-    """Real statistics computed (or loaded) once; each call evaluates one generator against them."""
+    """Real statistics computed (or loaded) once; each call evaluates one generator against them.
+
+    ``n`` defaults to ``default_samples(metrics)``. Real statistics are only computed when a metric
+    compares with them (not for ``is`` or ``modes`` alone).
+    """
 
     def __init__(self, reference: ImageData, extractor: FeatureExtractor, metrics: Sequence[str] = ("fid",),
-                 n: int = 10_000, seed: int = 0, split: str = "train", cache: bool = True) -> None:
+                 n: int | None = None, seed: int = 0, split: str = "train", cache: bool = True) -> None:
         self.metrics = parse_metrics(metrics)
+        n = default_samples(self.metrics) if n is None else n
         if n < 2:
             raise ConfigError(f"--n must be at least 2, got {n}")
         for m in self.metrics:
             if METRICS[m].needs_probs and extractor.name == "torchscript":
                 raise ConfigError(f"--metrics {m} needs class probabilities, which --features PATH does not give")
+            if METRICS[m].needs_classes and not extractor.has_classes:
+                raise ConfigError(f"--metrics {m} counts the classes that ganforge's domain classifier sees; "
+                                  "add --features classifier")
         self.reference, self.extractor, self.n, self.seed = reference, extractor, n, seed
-        self.real = real_stats(reference, extractor, split, cache)
+        needs_real = any(METRICS[m].needs_real for m in self.metrics)
+        self.real = real_stats(reference, extractor, split, cache) if needs_real else None
+        self._warned: set[str] = set()
 
     def __call__(self, generator: Generator, classes: Sequence[int] | None = None) -> dict[str, Any]:
         if (generator.channels, generator.resolution) != (self.reference.channels, self.reference.resolution):
@@ -176,6 +191,13 @@ class Evaluator:
     def score(self, batches: Iterator[torch.Tensor], n: int, labels: torch.Tensor | None,
               classes: Sequence[int] | None) -> dict[str, Any]:
         """Metrics of n generated images, given as uint8 [B, C, H, W] batches, with the labels they were asked for."""
+        for m in self.metrics:
+            protocol = METRICS[m].samples
+            if protocol is not None and n != protocol and m not in self._warned:
+                self._warned.add(m)
+                log.warning("metrics: %s is published on %d samples and these are %d: compare it only with "
+                            "results on as many (--n or --eval-n %d is the published protocol)", m, protocol,
+                            n, protocol)
         fake = self.extractor(batches)
         out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
                                "n": n}
@@ -188,49 +210,60 @@ class Evaluator:
         return out
 
 
-def compute_metrics(metrics: Sequence[str], real: RealStats, fake: Features, seed: int = 0) -> dict[str, float]:
+def compute_metrics(metrics: Sequence[str], real: RealStats | None, fake: Features,
+                    seed: int = 0) -> dict[str, float]:
+    """``real`` may be None when no metric ``needs_real``."""
     out: dict[str, float] = {}
-    # k-NN metrics compare equal numbers of real and generated samples, as in both papers.
-    rng = np.random.default_rng(seed)
-    m = min(len(real.features), len(fake.features))
-    real_sub = real.features[np.sort(rng.choice(len(real.features), m, replace=False))]
+    if any(METRICS[name].needs_real for name in metrics) and real is None:
+        raise MetricError(f"--metrics {','.join(metrics)} compare with real statistics, and none were given")
     manifold: dict[str, float] | None = None
     for name in metrics:
+        if METRICS[name].needs_probs and fake.probs is None:
+            raise MetricError(f"--metrics {name} needs class probabilities; these features have none")
         if name == "fid":
             out["fid"] = frechet_distance(real.mu, real.sigma, *feature_stats(fake.features))
         elif name == "kid":
             out["kid"], out["kid_std"] = kernel_inception_distance(real.features, fake.features, seed=seed)
         elif name == "is":
-            if fake.probs is None:
-                raise MetricError("the Inception Score needs class probabilities; these features have none")
             out["is"], out["is_std"] = inception_score(fake.probs)
+        elif name == "modes":
+            out.update(mode_coverage(fake.probs.argmax(1), fake.probs.shape[1]))
         elif name in ("pr", "dc"):
             if manifold is None:  # one pass over the real-to-generated distances serves both
-                manifold = manifold_metrics(real_sub, fake.features[:m], pr="pr" in metrics, dc="dc" in metrics)
+                # k-NN metrics compare equal numbers of real and generated samples, as in both papers.
+                m = min(len(real.features), len(fake.features))
+                keep = np.sort(np.random.default_rng(seed).choice(len(real.features), m, replace=False))
+                manifold = manifold_metrics(real.features[keep], fake.features[:m], pr="pr" in metrics,
+                                            dc="dc" in metrics)
             out.update({k: manifold[k] for k in METRICS[name].keys})
     return out
 
 
 def reference_data(dataset: str, data_dir: str | Path | None, resolution: int | None = None,
-                   classes: Sequence[int] | None = None, split: str = "train") -> ImageData:
-    """The real images generated ones are compared with: the split at ``resolution``, restricted to ``classes``."""
-    data = load_dataset(dataset, data_dir, split, resolution)
+                   classes: Sequence[int] | None = None, split: str = "train",
+                   background: str = "white") -> ImageData:
+    """The real images generated ones are compared with: the split at ``resolution``, restricted to
+    ``classes`` (``background``: as the run prepared its transparent images)."""
+    data = load_dataset(dataset, data_dir, split, resolution, background=background)
     return data.select_classes(list(classes)) if classes else data
 
 
 def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: str | Path | None = None,
-                       n: int = 10_000, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
+                       n: int | None = None, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
                        features: str = "auto", classes: Sequence[int] | None = None, split: str = "train",
-                       inception: str | Path | None = None, seed: int = 0, cache: bool = True) -> dict[str, Any]:
-    """Quality metrics of ``generator`` against ``dataset``'s ``split`` (restricted to ``classes``).
+                       inception: str | Path | None = None, seed: int = 0, cache: bool = True,
+                       background: str = "white") -> dict[str, Any]:
+    """Quality metrics of ``n`` samples of ``generator`` (default: ``default_samples(metrics)``) against
+    ``dataset``'s ``split`` (restricted to ``classes``).
 
     ``features``: ``auto`` (Inception when its weights are cached or given, else the classifier),
     ``inception``, ``classifier`` or a TorchScript file. The result names the features used; the
     Fréchet distance is under ``fid`` whichever features computed it.
 
     >>> evaluate_generator(G, "mnist", "../shared/data/mnist", features="classifier")["fid"]
+    >>> evaluate_generator(G, "stacked-mnist", "../shared/data/mnist", metrics="modes")  # 26,000 samples
     """
-    reference = reference_data(dataset, data_dir, generator.resolution, classes, split)
+    reference = reference_data(dataset, data_dir, generator.resolution, classes, split, background)
     extractor = make_extractor(features, dataset, data_dir, generator.resolution, inception, generator.device)
     return Evaluator(reference, extractor, metrics, n, seed, split, cache)(generator, classes)
 
@@ -248,7 +281,8 @@ def evaluate_samples(path: str | Path, samples: str | Path, metrics: str | Seque
     if not Path(samples).is_file():
         raise ConfigError(f"--samples: {samples} is not a file; make one with ganforge sample RUN --out FILE.npz")
     images = load_npz(Path(samples))
-    reference = reference_data(config.dataset, data_dir or config.data_dir, config.image_size, config.classes)
+    reference = reference_data(config.dataset, data_dir or config.data_dir, config.image_size, config.classes,
+                               background=config.background)
     if features == "auto" and inception is not None:
         features = "inception"
     extractor = make_extractor(features, config.dataset, data_dir or config.data_dir, reference.resolution,
@@ -263,7 +297,8 @@ def jsonable(result: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
 
 
-def evaluate_run(path: str | Path, n: int = 10_000, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
+def evaluate_run(path: str | Path, n: int | None = None,
+                 metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
                  features: str = "auto", checkpoint: str | None = None, inception: str | Path | None = None,
                  data_dir: str | Path | None = None, device: str = "auto", seed: int = 0) -> dict[str, Any]:
     """Evaluate a run's generator against its training data and record the result in ``RUN/metrics.json``.
@@ -278,7 +313,7 @@ def evaluate_run(path: str | Path, n: int = 10_000, metrics: str | Sequence[str]
     if features == "auto" and inception is not None:
         features = "inception"
     result = evaluate_generator(generator, config.dataset, data_dir or config.data_dir, n, metrics, features,
-                                config.classes, inception=inception, seed=seed)
+                                config.classes, inception=inception, seed=seed, background=config.background)
     result["checkpoint"] = checkpoint or "generator.safetensors"
     out = run.path / "metrics.json"
     recorded = json.loads(out.read_text()) if out.is_file() else {}

@@ -1,6 +1,7 @@
 """Feature extractors behind one interface: uint8 images in, feature vectors (and class probabilities) out.
 
 - ``classifier``: ganforge's domain CNN (``metrics.classifier``), offline, the default without Inception.
+  For stacked-mnist it is MNIST's CNN reading each RGB channel on its own (``ChannelClassifierFeatures``).
 - ``inception``: the TorchScript Inception-v3 of StyleGAN2-ADA / clean-fid (``inception-2015-12-05.pt``),
   fed exactly as StyleGAN2-ADA feeds it: uint8 RGB at the image's own size, resized to 299 inside the
   network (bilinear, as the TensorFlow original), pool3 features (2048) and, for the Inception Score,
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data import DATASETS
 from ..download import RemoteFile, cache_root, fetch, file_digest
 from ..errors import ConfigError, DataError
 from ..images import pixels_to_float
@@ -79,6 +81,29 @@ class ClassifierFeatures(FeatureExtractor):
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features, logits = self.model(pixels_to_float(images))
         return features, logits.softmax(1)
+
+
+class ChannelClassifierFeatures(ClassifierFeatures):
+    """A set whose RGB channels are images of another set (stacked-mnist): that set's classifier reads each
+    channel, centre-cropped to its resolution (32 -> 28 px: the padding). Features are the channels'
+    concatenated (3 × 128); class probabilities are the product over channels, so class 100·R + 10·G + B
+    of 1,000 for MNIST digits, as the labels of the stacked set are numbered."""
+
+    def __init__(self, model: DomainClassifier, ident: str, description: str, size: int,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(model, ident, description, device)
+        self.size = size
+
+    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c, h, w = images.shape
+        top, left = (h - self.size) // 2, (w - self.size) // 2
+        x = images[:, :, top:top + self.size, left:left + self.size].reshape(n * c, 1, self.size, self.size)
+        features, probs = super().batch(x)  # (N*C, D), (N*C, K)
+        per_channel = probs.view(n, c, -1)
+        joint = per_channel[:, 0]
+        for i in range(1, c):  # (N, K^i) x (N, K) -> (N, K^(i+1)), the earlier channels the higher digits
+            joint = (joint[:, :, None] * per_channel[:, i, None, :]).reshape(n, -1)
+        return features.view(n, -1), joint
 
 
 class InceptionFeatures(FeatureExtractor):
@@ -157,9 +182,15 @@ def make_extractor(features: str, dataset: str, data_dir: str | Path | None, res
     if features == "classifier":
         model, report, path = get_classifier(dataset, data_dir, resolution, train_if_missing)
         acc = report.get("test_accuracy")
-        description = (f"classifier (ganforge CNN for {dataset} {resolution}px"
+        stacked = dataset in DATASETS and DATASETS[dataset].channel_source is not None
+        description = (f"classifier (ganforge CNN for {report['dataset']} {report['resolution']}px"
+                       f"{' on each RGB channel' if stacked else ''}"
                        f"{f', test accuracy {acc:.2%}' if acc is not None else ''}; {path.name})")
-        return ClassifierFeatures(model, "classifier-" + _digest(path)[:12], description, device)
+        ident = "classifier-" + _digest(path)[:12]
+        if stacked:
+            return ChannelClassifierFeatures(model, ident + "-channels", description, report["resolution"],
+                                             device)
+        return ClassifierFeatures(model, ident, description, device)
     path = Path(features).expanduser()
     if not path.is_file():
         raise ConfigError(f"--features: {features!r} is neither inception, classifier nor an existing TorchScript file")
