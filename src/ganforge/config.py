@@ -103,6 +103,8 @@ class Config:
     sample_every: int = _opt(500, "run", "steps between sample grids")
     checkpoint_every: int = _opt(1000, "run", "steps between checkpoints")
     keep_checkpoints: int = _opt(3, "run", "step checkpoints kept besides latest.pt")
+    tensorboard: bool = _opt(False, "run", "also write TensorBoard event files (the metrics.jsonl rows, evaluations, "
+                             "sample grids) to RUN/tensorboard/; needs pip install \"ganforge[tensorboard]\"")
     # evaluation during training (ganforge.metrics)
     eval_every: int | None = _opt(None, "run", "steps between evaluations into metrics.jsonl (keeps checkpoints/best.pt)")
     eval_metrics: list[str] = _opt(["fid", "kid", "pr", "dc"], "run",

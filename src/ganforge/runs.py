@@ -19,7 +19,7 @@ from .models import Generator, generator_from_spec
 
 # Options that may change when a run is resumed; everything else must match the run's config.yaml.
 RESUMABLE_OPTIONS = ("steps", "epochs", "time_limit", "device", "log_every", "sample_every",
-                     "checkpoint_every", "keep_checkpoints",
+                     "checkpoint_every", "keep_checkpoints", "tensorboard",
                      "amp", "channels_last", "compile", "cuda_graphs", "sync_bn",
                      "eval_every", "eval_metrics", "eval_n", "eval_features")
 
@@ -51,6 +51,18 @@ class RunDir:
     @property
     def latest(self) -> Path:
         return self.checkpoints / "latest.pt"
+
+    @property
+    def hardware(self) -> Path:
+        return self.path / "hardware.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
 
     def config(self) -> Config:
         return Config.load(self.config_path)

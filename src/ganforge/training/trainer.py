@@ -29,6 +29,7 @@ from ..runs import RunDir, export_generator
 from . import distributed, performance
 from .alarms import Alarms
 from .ema import EMA
+from .outputs import RunOutputs
 
 log = logging.getLogger("ganforge")
 
@@ -108,6 +109,7 @@ class Trainer:
         self.evaluator = EvalHook(config, run, data, self.device) if config.eval_every else None
         if resume:
             self._load(run.latest)
+        self.outputs = RunOutputs(config, run, self.device, self.world, self.step)  # report, TensorBoard
 
     # -- one step ---------------------------------------------------------------------------------
     def _fake_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -239,6 +241,7 @@ class Trainer:
             if self.world.main:
                 with open(self.run.metrics, "a") as f:
                     f.write(json.dumps(last_row) + "\n")
+                self.outputs.row(last_row)
             extra = {"alarm": alarm} if alarm else {}
             if cfg.time_limit is not None:  # the bar's own ETA only knows about --steps
                 extra["left"] = f"{max(0.0, cfg.time_limit - last_row['seconds']):.0f}s"
@@ -268,15 +271,17 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     flush()
                     self.save(elapsed())
+                    self.outputs.checkpoint()
                 if self.evaluator is not None and self.evaluator.due(self.step):
                     flush()
-                    self.evaluator(self, elapsed())
+                    self.outputs.metrics(self.step, self.evaluator(self, elapsed()))
             flush()
             bar.close()
             if self.step > start_step or not self.run.latest.exists():
                 self.save(elapsed())
                 self.save_samples()
             self.export()
+            self.outputs.close()
         return Run(self.run.path, self.step, stopped_by, last_row)
 
     # -- outputs ----------------------------------------------------------------------------------
@@ -290,7 +295,9 @@ class Trainer:
         g = self.sampling_generator()
         with torch.no_grad():
             images = g(self.fixed_z, self.fixed_labels)
-        return save_grid(images, self.run.samples / f"step-{self.step:08d}.png", nrow=8)
+        path = save_grid(images, self.run.samples / f"step-{self.step:08d}.png", nrow=8)
+        self.outputs.samples(path, self.step)
+        return path
 
     def export(self) -> Path | None:
         if not self.world.main:
