@@ -344,7 +344,7 @@ def _curves_section(d: RunData) -> str:
     charts = "".join(_chart_pair(c, title, shown, keys, y_range, spans) for c, title, keys, y_range in TRAIN_CHARTS)
     alarms = (f"<h3>Alarms</h3><p>Red bands on the curves mark the rows with an alarm.</p>"
               f"{_table([(s.steps, s.rows, s.message) for s in spans], ['when', 'rows', 'alarm'])}"
-              if spans else "<p>No alarms: D never saturated, training did not diverge, diversity held.</p>")
+              if spans else "<p>No row raised an alarm.</p>")
     return (f'<section id="curves"><h2>Training curves</h2>{note}'
             '<div class="axis-switch">x axis: <button type="button" data-set-axis="step" aria-pressed="true">step'
             '</button><button type="button" data-set-axis="seconds" aria-pressed="false">seconds</button></div>'
