@@ -162,6 +162,14 @@ def test_a_run_without_rows_or_samples_yet(tmp_path):
     assert "is written when training ends" in html and "hardware.json is written when training starts" in html
 
 
+def test_a_damaged_generator_file_is_named_on_the_page(tmp_path, plain_run):
+    run = tmp_path / "copy"
+    shutil.copytree(plain_run, run)
+    (run / "generator.safetensors").write_bytes(b"junk")
+    html = render_report(run)
+    assert "generator.safetensors: cannot read generator weights" in html and 'id="sample-data"' in html
+
+
 def test_text_is_escaped_and_torn_lines_skipped(tmp_path):
     run = RunDir.create(tiny_config(tmp_path))
     row = dict(step=600, seconds=1.0, img_per_s=10.0, loss_d=1.0, loss_g=1.0, d_real=0.5, d_fake=0.5, diversity=0.2,

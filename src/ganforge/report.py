@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from .errors import RunError
+from .errors import GanforgeError, RunError
 from .files import atomic_write
 from .images import grid_image
 from .latent import class_sweep, latents_for_seeds
@@ -418,7 +418,10 @@ def _generator_section(d: RunData) -> str:
     if not run.generator.is_file() or (run.latest.is_file()
                                        and run.generator.stat().st_mtime < run.latest.stat().st_mtime):
         return title + "<p>generator.safetensors, the exported EMA generator, is written when training ends.</p></section>"
-    g = load_generator(run.path, device="cpu")
+    try:
+        g = load_generator(run.path, device="cpu")
+    except GanforgeError as e:  # the rest of the page is still worth having
+        return title + f"<p>{escape(str(e))}</p></section>"
     k = len(g.classes)
     n, nrow = (k * max(1, 64 // k), k) if 4 <= k <= 16 else (64, 8)
     grid, _ = sample_grid(g, n, nrow=nrow)
