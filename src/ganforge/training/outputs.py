@@ -68,21 +68,22 @@ class RunOutputs:
         self.run, self.enabled = run, world.main
         self.tensorboard = None
         self.last_refresh, self.refresh_cost = time.perf_counter(), 0.0
+        self.hardware: dict[str, Any] | None = None  # written with the first report
         if not self.enabled:
             return
         if config.tensorboard:
             from .tensorboard import TensorBoardLog
 
             self.tensorboard = TensorBoardLog(run.tensorboard, step)
-        self._record_hardware(device, world.world_size, step)
-
-    def _record_hardware(self, device: torch.device, world_size: int, step: int) -> None:
-        """Append this machine to hardware.json: one entry per start or resume, from the step it began at."""
-        entries = json.loads(self.run.hardware.read_text()) if self.run.hardware.is_file() else []
-        entries = [e for e in entries if e.get("from_step", 0) < step]  # an attempt that did not get past step
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        entries.append({"from_step": step, "started": started, **hardware_info(device, world_size)})
-        atomic_write(self.run.hardware, json.dumps(entries, indent=2) + "\n")
+        self.hardware = {"from_step": step, "started": started, **hardware_info(device, world.world_size)}
+
+    def _record_hardware(self, entry: dict[str, Any]) -> None:
+        """Add this machine to hardware.json: one entry per start or resume, from the step it began at."""
+        entries = json.loads(self.run.hardware.read_text()) if self.run.hardware.is_file() else []
+        # An earlier attempt from this step or later did not reach a checkpoint that this one keeps.
+        entries = [e for e in entries if isinstance(e, dict) and e.get("from_step", 0) < entry["from_step"]]
+        atomic_write(self.run.hardware, json.dumps([*entries, entry], indent=2) + "\n")
 
     def row(self, row: dict[str, Any]) -> None:
         """A metrics.jsonl row was written."""
@@ -115,6 +116,9 @@ class RunOutputs:
     def _refresh(self) -> None:
         t0 = time.perf_counter()
         try:
+            if self.hardware is not None:
+                self._record_hardware(self.hardware)
+                self.hardware = None
             write_report(self.run.path)
         except Exception as e:  # a report is never worth a training run
             log.warning("could not write %s: %s: %s", self.run.report, type(e).__name__, e)
