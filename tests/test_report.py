@@ -159,7 +159,7 @@ def test_a_run_without_rows_or_samples_yet(tmp_path):
     run = RunDir.create(tiny_config(tmp_path))
     html = write_report(run.path).read_text()
     assert "No metrics.jsonl rows yet" in html and "No sample grids yet" in html
-    assert "is written when training ends" in html and "hardware.json is written when training starts" in html
+    assert "is written when training ends" in html and "training writes hardware.json with its first report" in html
 
 
 def test_a_damaged_generator_file_is_named_on_the_page(tmp_path, plain_run):

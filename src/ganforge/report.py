@@ -68,6 +68,7 @@ class RunData:
 
 
 def read_run(path: str | Path) -> RunData:
+    """Everything the page shows, from the run directory at ``path``; missing files mean empty sections."""
     run = RunDir.open(path)
     try:
         config = yaml.safe_load(run.config_path.read_text()) or {}
@@ -299,7 +300,7 @@ def _run_section(d: RunData) -> str:
         header = [""] + [f"from step {e.get('from_step', '?')}" for e in d.hardware]
         hw = _table([[k, *(e.get(k) for e in d.hardware)] for k in keys], header)
     else:
-        hw = "<p>Not recorded: hardware.json is written when training starts.</p>"
+        hw = "<p>Not recorded yet: training writes hardware.json with its first report.</p>"
     return (f'<section id="run"><h2>Configuration</h2><div class="cards">{cfg_tables}</div>'
             f'<h2 id="hardware">Hardware</h2><div class="card wide">{hw}</div></section>')
 
