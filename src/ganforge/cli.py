@@ -315,6 +315,26 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
     log.info("wrote %s (%.0f s)", Path(run) / "probe.json", r.seconds)
 
 
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="where to write the page  [default: RUN/report.html]")
+def report(run: str, out: str | None) -> None:
+    """One HTML page of a run, self-contained and offline: config, hardware, curves, evaluations, samples.
+
+    Training writes RUN/report.html at each checkpoint and at the end; run this after `ganforge evaluate`
+    or `ganforge probe` to add their results, or to write the page elsewhere.
+
+    \b
+    Examples:
+      ganforge report runs/mnist-dcgan
+      ganforge report runs/mnist-dcgan --out mnist-dcgan.html
+    """
+    from .report import write_report
+
+    log.info("wrote %s", write_report(run, out))
+
+
 # -- evaluation (ganforge.metrics) -------------------------------------------------------------------------
 
 @cli.command()

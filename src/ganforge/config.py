@@ -139,6 +139,9 @@ class Config:
     sample_every: int = _opt(500, "run", "steps between sample grids", low=1, resumable=True)
     checkpoint_every: int = _opt(1000, "run", "steps between checkpoints", low=1, resumable=True)
     keep_checkpoints: int = _opt(3, "run", "step checkpoints kept besides latest.pt", low=1, resumable=True)
+    tensorboard: bool = _opt(False, "run", "also write TensorBoard event files (the metrics.jsonl rows, evaluations, "
+                             "sample grids) to RUN/tensorboard/; needs pip install \"ganforge[tensorboard]\"",
+                             resumable=True)
     # evaluation during training (ganforge.metrics)
     eval_every: int | None = _opt(None, "run", "steps between evaluations into metrics.jsonl (keeps checkpoints/best.pt)",
                                   low=1, resumable=True)

@@ -52,9 +52,9 @@ def upscale(images: np.ndarray, min_size: int = MIN_TILE) -> np.ndarray:
     return images if factor == 1 else images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
-def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | None = None,
-              numbered: bool = False, numbers: Sequence[int] | None = None) -> Path:
-    """Write a PNG grid; ``numbered`` prints each tile's index (or its entry of ``numbers``) in its corner."""
+def grid_image(images: torch.Tensor | np.ndarray, nrow: int | None = None, numbered: bool = False,
+               numbers: Sequence[int] | None = None) -> Image.Image:
+    """A grid as a PIL image; ``numbered`` prints each tile's index (or its entry of ``numbers``) in its corner."""
     arr = to_uint8(images) if isinstance(images, torch.Tensor) else images
     tiles = upscale(arr)
     nrow = nrow or max(1, math.ceil(math.sqrt(len(tiles))))
@@ -68,9 +68,15 @@ def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | N
             r, col = divmod(i, nrow)
             xy = (padding + col * (w + padding) + 1, padding + r * (h + padding))
             draw.text(xy, str(number), fill=(255, 64, 64))
+    return img
+
+
+def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | None = None,
+              numbered: bool = False, numbers: Sequence[int] | None = None) -> Path:
+    """Write a PNG grid (see ``grid_image``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    grid_image(images, nrow, numbered, numbers).save(path)
     return path
 
 

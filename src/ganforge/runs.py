@@ -46,6 +46,18 @@ class RunDir:
     def latest(self) -> Path:
         return self.checkpoints / "latest.pt"
 
+    @property
+    def hardware(self) -> Path:
+        return self.path / "hardware.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
     def config(self) -> Config:
         return Config.load(self.config_path)
 

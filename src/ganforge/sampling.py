@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .errors import ConfigError
-from .images import save_grid, save_images, to_uint8
+from .images import grid_image, save_images, to_uint8
 from .latent import check_class, latents_for_seeds
 from .models import Generator
 
@@ -29,6 +30,27 @@ def resolve_labels(generator: Generator, n: int, label: int | None = None,
     return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
+def _draw(generator: Generator, n: int, seed: int, label: int | None,
+          labels: Sequence[int] | None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """``n`` images, image i from seed ``seed + i``, and the arrays that say how: z, seeds (and labels)."""
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    y = resolve_labels(generator, n, label, labels)
+    seeds = np.arange(seed, seed + n, dtype=np.int64)
+    z = latents_for_seeds(seeds.tolist(), generator.z_dim)
+    images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
+    return images, {"z": z.numpy(), "seeds": seeds, **({} if y is None else {"labels": y.numpy()})}
+
+
+def sample_grid(generator: Generator, n: int, seed: int = 0, label: int | None = None,
+                labels: Sequence[int] | None = None, nrow: int | None = None) -> tuple[Image.Image, dict[str, np.ndarray]]:
+    """The numbered grid of ``n`` samples (all classes in turn: one column per class) and its arrays."""
+    images, arrays = _draw(generator, n, seed, label, labels)
+    if "labels" in arrays and nrow is None and label is None and not labels:
+        nrow = len(generator.classes)
+    return grid_image(images, nrow, numbered=True, numbers=arrays["seeds"].tolist()), arrays
+
+
 def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, label: int | None = None,
                   labels: Sequence[int] | None = None, nrow: int | None = None) -> Path:
     """Sample ``n`` images and write them to ``out``: ``*.png`` grid, ``*.npz`` arrays, or ``DIR/``.
@@ -38,25 +60,19 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
     ``arithmetic`` and ``sweep``. Beside a grid, ``<name>.latents.npz`` keeps each tile's ``z``, ``seeds``
     (and ``labels``) for ``--z``.
     """
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
     out_str = str(out)
     out = Path(out)
-    y = resolve_labels(generator, n, label, labels)
-    seeds = np.arange(seed, seed + n, dtype=np.int64)
-    z = latents_for_seeds(seeds.tolist(), generator.z_dim)
-    images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
-    extras = {} if y is None else {"labels": y.numpy()}
-    if out.suffix == ".npz":
+    if out.suffix == ".png":
+        grid, arrays = sample_grid(generator, n, seed, label, labels, nrow)
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, images=to_uint8(images), z=z.numpy(), seeds=seeds, **extras)
-    elif out.suffix == ".png":
-        if y is not None and nrow is None and label is None and not labels:
-            nrow = len(generator.classes)  # one column per class
-        save_grid(images, out, nrow=nrow, numbered=True, numbers=seeds.tolist())
-        np.savez(out.with_suffix(".latents.npz"), z=z.numpy(), seeds=seeds, **extras)
+        grid.save(out)
+        np.savez(out.with_suffix(".latents.npz"), **arrays)
+    elif out.suffix == ".npz":
+        images, arrays = _draw(generator, n, seed, label, labels)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, images=to_uint8(images), **arrays)
     elif out_str.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
-        save_images(images, out)
+        save_images(_draw(generator, n, seed, label, labels)[0], out)
     else:
         raise ConfigError(f"--out: {out} must end in .png (grid), .npz (arrays) or / (one PNG per image)")
     return out

@@ -30,6 +30,7 @@ from ..runs import RunDir, export_generator
 from . import distributed, performance
 from .alarms import Alarms
 from .ema import EMA
+from .outputs import RunOutputs
 
 log = logging.getLogger("ganforge")
 
@@ -110,6 +111,7 @@ class Trainer:
         self.evaluator = EvalHook(config, run, data, self.device) if config.eval_every and self.world.main else None
         if resume:
             self._load(run.latest)
+        self.outputs = RunOutputs(config, run, self.device, self.world, self.step)  # report, TensorBoard
 
     # -- one step ---------------------------------------------------------------------------------
     def _fake_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -239,6 +241,7 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     flush()
                     self.save(elapsed())
+                    self.outputs.checkpoint()
                 if cfg.eval_every is not None and self.step % cfg.eval_every == 0:
                     flush()  # every rank: the statistics are averaged across processes
                     if self.evaluator is not None:
@@ -249,6 +252,7 @@ class Trainer:
                 self.save(elapsed())
                 self.save_samples()
             self.export()
+            self.outputs.close()
         return Run(self.run.path, self.step, stopped_by, last_row)
 
     # -- outputs ----------------------------------------------------------------------------------
@@ -262,6 +266,7 @@ class Trainer:
                 log.warning("step %d: %s", row["step"], alarm)
             with open(self.run.metrics, "a") as f:
                 f.write(json.dumps(row) + "\n")
+            self.outputs.row(row)
         return alarm
 
     def sampling_generator(self) -> Generator:
@@ -274,7 +279,9 @@ class Trainer:
         g = self.sampling_generator()
         with torch.no_grad():
             images = g(self.fixed_z, self.fixed_labels)
-        return save_grid(images, self.run.samples / f"step-{self.step:08d}.png", nrow=8)
+        path = save_grid(images, self.run.samples / f"step-{self.step:08d}.png", nrow=8)
+        self.outputs.samples(path, self.step)
+        return path
 
     def export(self) -> Path | None:
         if not self.world.main:

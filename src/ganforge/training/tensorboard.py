@@ -1,0 +1,56 @@
+"""TensorBoard event files for ``--tensorboard``: the metrics.jsonl rows, evaluations and sample grids.
+
+Tags follow the usual names, so runs of ganforge sit beside other GAN code in one TensorBoard:
+``Loss/D``, ``Loss/G``, ``D/real``, ``D/fake``, ``Speed/img_per_s``, ``Metrics/<name>`` and the image ``Samples``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ConfigError
+
+# metrics.jsonl key -> TensorBoard tag
+ROW_TAGS = {"loss_d": "Loss/D", "loss_g": "Loss/G", "d_real": "D/real", "d_fake": "D/fake",
+            "img_per_s": "Speed/img_per_s", "diversity": "Stats/diversity", "epoch": "Stats/epoch"}
+NOT_METRICS = ("step", "seconds", "n")  # numbers of a row that are neither statistics nor scores
+
+
+class TensorBoardLog:
+    """A ``SummaryWriter`` on ``directory``. ``start_step``: the step a resumed run continues from; events
+    logged past it by the interrupted attempt are hidden, as metrics.jsonl drops their rows."""
+
+    def __init__(self, directory: Path, start_step: int = 0) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError('--tensorboard needs the tensorboard package: pip install "ganforge[tensorboard]"') from None
+        self.writer = SummaryWriter(str(directory), purge_step=start_step + 1 if start_step else None, flush_secs=30)
+        self.image_step: int | None = None
+
+    def row(self, row: dict[str, Any]) -> None:
+        """A metrics.jsonl row: training statistics under their usual tags, evaluation scores as Metrics/."""
+        step = row["step"]
+        for key, value in row.items():
+            if key in ROW_TAGS:
+                self.writer.add_scalar(ROW_TAGS[key], value, step)
+            elif key not in NOT_METRICS and isinstance(value, int | float) and math.isfinite(value):
+                self.writer.add_scalar(f"Metrics/{key}", value, step)
+        if row.get("alarm"):
+            self.writer.add_text("Alarm", row["alarm"], step)
+
+    def samples(self, path: Path, step: int) -> None:
+        if step == self.image_step:  # the end of training redraws the grid of a step that just drew one
+            return
+        self.image_step = step
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("RGB"))
+        self.writer.add_image("Samples", pixels, step, dataformats="HWC")
+
+    def close(self) -> None:
+        self.writer.close()
