@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganforge import Config, ImageData
 from ganforge.models import Generator, build_models
-from ganforge.models.dcgan import GrayToFeatures, MapToScore, VectorToMap
+from ganforge.models.dcgan import FirstConv, MapToScore, VectorToMap
 
 
 def tutorial_layers(module: nn.Module) -> nn.Module:
@@ -24,7 +24,7 @@ def tutorial_layers(module: nn.Module) -> nn.Module:
     as matrix products; the tutorials write them as plain nn.ConvTranspose2d / nn.Conv2d. Give them back
     those classes (ganforge's add no state of their own, so the weights and the function are unchanged)."""
     for m in module.modules():
-        if type(m) in (VectorToMap, MapToScore, GrayToFeatures):
+        if type(m) in (VectorToMap, MapToScore, FirstConv):
             m.__class__ = m.__class__.__base__
     return module
 

@@ -120,7 +120,8 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
     data = synthetic(arch, max(20 * batch, 1024))
     rounds = args.rounds or arch.rounds
     with tempfile.TemporaryDirectory() as tmp:
-        widths = {k: PRESETS[args.preset][k] for k in ("ngf", "ndf", "z_dim")} if args.preset else {}
+        recipe = Config(preset=args.preset)
+        widths = {k: getattr(recipe, k) for k in ("ngf", "ndf", "z_dim")} if args.preset else {}
         variants: dict[str, Callable[[], object]] = {
             "canonical": canonical_loop(arch.model, data, batch, device, **widths)[0]}
         gstep = partial(ganforge_step, arch, data, batch, device, preset=args.preset)

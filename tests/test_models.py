@@ -9,7 +9,7 @@ from ganforge.models.dcgan import (
     LAYOUTS,
     DCGANDiscriminator,
     DCGANGenerator,
-    GrayToFeatures,
+    FirstConv,
     MapToScore,
     VectorToMap,
 )
@@ -70,8 +70,8 @@ def test_dcgan_layers_computed_as_matrix_products_equal_their_convolutions(chann
     strided = dict(stride=2, padding=1)
     cases = ((VectorToMap(10, 6, 7, bias=False), F.conv_transpose2d, {}, (4, 10, 1, 1)),
              (MapToScore(6, 1, 7, bias=False), F.conv2d, {}, (4, 6, 7, 7)),
-             (GrayToFeatures(1, 6, 4, 2, 1, bias=False), F.conv2d, strided, (4, 1, 28, 28)),
-             (GrayToFeatures(3, 6, 4, 2, 1, bias=False), F.conv2d, strided, (4, 3, 16, 16)))
+             (FirstConv(1, 6, 4, 2, 1, bias=False), F.conv2d, strided, (4, 1, 28, 28)),
+             (FirstConv(3, 6, 4, 2, 1, bias=False), F.conv2d, strided, (4, 3, 16, 16)))
     for layer, conv, kwargs, shape in cases:
         layer = layer.to(memory_format=fmt)
         x = torch.randn(shape).contiguous(memory_format=fmt).requires_grad_()
@@ -83,6 +83,24 @@ def test_dcgan_layers_computed_as_matrix_products_equal_their_convolutions(chann
         grads = torch.autograd.grad((out * g).sum(), (x, layer.weight))
         ref_grads = torch.autograd.grad((ref * g).sum(), (x, layer.weight))
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, ref_grads, strict=True))
+
+
+@pytest.mark.parametrize(("channels", "channels_last"), [(1, False), (3, False), (1, True), (3, True)])
+def test_first_conv_adds_label_planes_without_building_them(channels, channels_last):
+    """The conditional D's first layer equals the convolution of the image joined to K one-hot label planes
+    (the layer before it was this), with gradients, at the borders too (zero padding), in both layouts."""
+    torch.manual_seed(0)
+    k, fmt = 5, torch.channels_last if channels_last else torch.contiguous_format
+    layer = FirstConv(channels + k, 6, 4, 2, 1, bias=False, num_classes=k).to(memory_format=fmt)
+    x = torch.randn(7, channels, 12, 12).contiguous(memory_format=fmt).requires_grad_()
+    y = torch.tensor([0, 4, 2, 2, 1, 3, 0])
+    planes = F.one_hot(y, k).float()[:, :, None, None].expand(-1, -1, 12, 12)
+    out, ref = layer(x, y), F.conv2d(torch.cat([x, planes], 1), layer.weight, stride=2, padding=1)
+    assert out.shape == ref.shape == (7, 6, 6, 6) and torch.allclose(out, ref, atol=1e-5)
+    g = torch.randn(ref.shape)
+    grads = torch.autograd.grad((out * g).sum(), (x, layer.weight))
+    ref_grads = torch.autograd.grad((ref * g).sum(), (x, layer.weight))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, ref_grads, strict=True))
 
 
 def test_dcgan_init_is_normal_0_02():

@@ -8,6 +8,7 @@ paper's network; at 28×28 it is the common MNIST DCGAN (7×7 start).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,19 +58,40 @@ class MapToScore(nn.Conv2d):
         return (x * self.weight).sum(dim=(1, 2, 3)).view(-1, 1, 1, 1)
 
 
-class GrayToFeatures(nn.Conv2d):
-    """D's first convolution. On a one-channel image oneDNN's direct convolution, which vectorises over input
-    channels, idles most SIMD lanes; im2col (``F.unfold``) and one matrix product ran forward and backward 2–3×
-    faster on a CPU there. Slower from three channels on, and unmeasured on GPUs: those take the convolution."""
+class FirstConv(nn.Conv2d):
+    """D's first convolution, over the image and, in a conditional D, ``num_classes`` one-hot label planes
+    (the last input channels of the weight), without building the planes.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    A one-hot plane is constant, so by linearity its part of the convolution is one fixed map per class:
+    computed once per call (one small convolution of a plane of ones) and gathered by label, it replaces K
+    extra input channels per image, which cost more than the image itself. On a one-channel image on a CPU
+    the image part runs as im2col (``F.unfold``) and one matrix product: oneDNN's direct convolution, which
+    vectorises over input channels, idles most SIMD lanes there (2–3× slower forward and backward); from three
+    channels on, and on GPUs, it is the convolution.
+    """
+
+    def __init__(self, *args: Any, num_classes: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        w, c = self.weight, self.in_channels - self.num_classes  # (out, C + K, k, k)
+        out = self._image_part(x, w[:, :c] if self.num_classes else w)  # (B, out, H', W')
+        if not self.num_classes:
+            return out
+        ones = torch.ones(1, 1, *x.shape[-2:], device=x.device, dtype=x.dtype)
+        label_w = w[:, c:].transpose(0, 1).reshape(self.num_classes * self.out_channels, 1, *self.kernel_size)
+        maps = F.conv2d(ones, label_w, None, self.stride, self.padding)  # (1, K * out, H', W')
+        return out + maps.view(self.num_classes, self.out_channels, *out.shape[-2:])[y]
+
+    def _image_part(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != 1 or x.device.type != "cpu":
-            return super().forward(x)
+            return F.conv2d(x, w, None, self.stride, self.padding)
         (k, _), (s, _), (p, _) = self.kernel_size, self.stride, self.padding
         cols = F.unfold(x, k, padding=p, stride=s)  # (B, k*k, L)
-        out = self.weight.reshape(self.out_channels, -1) @ cols  # (B, out, L)
-        h, w = ((n + 2 * p - k) // s + 1 for n in x.shape[-2:])
-        return out.view(x.shape[0], self.out_channels, h, w)
+        out = w.reshape(self.out_channels, -1) @ cols  # (B, out, L)
+        h, ww = ((n + 2 * p - k) // s + 1 for n in x.shape[-2:])
+        return out.view(x.shape[0], self.out_channels, h, ww)
 
 
 def layout_for(resolution: int) -> Layout:
@@ -123,10 +145,11 @@ class DCGANDiscriminator(Discriminator):
         self.num_classes, self.mbstd = num_classes, mbstd
         layout = layout_for(resolution)
         self.blocks = nn.ModuleList()
-        width = channels + num_classes  # conditional: one-hot label planes join the image
+        width = channels + num_classes  # conditional: one-hot label planes join the image (see FirstConv)
         for i, mult in enumerate(layout.d_mults):
-            conv = GrayToFeatures if i == 0 else nn.Conv2d
-            block: list[nn.Module] = [conv(width, mult * ndf, 4, 2, 1, bias=False)]  # halves H, W
+            conv = FirstConv(width, mult * ndf, 4, 2, 1, bias=False, num_classes=num_classes) if i == 0 else \
+                nn.Conv2d(width, mult * ndf, 4, 2, 1, bias=False)
+            block: list[nn.Module] = [conv]  # halves H, W
             if i > 0 and norm == "batch":  # the paper: BatchNorm on every layer but the first
                 block.append(nn.BatchNorm2d(mult * ndf))
             block.append(nn.LeakyReLU(0.2, inplace=True))
@@ -141,11 +164,11 @@ class DCGANDiscriminator(Discriminator):
             apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
-        if self.num_classes:
-            planes = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None]  # (B, K, 1, 1)
-            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)  # (B, C + K, H, W)
-        feats = []
-        for block in self.blocks:
+        first = self.blocks[0]
+        x = first[0](x, y) if self.num_classes else first[0](x)  # (B, ndf, H/2, W/2): image and label planes
+        x = first[1:](x)
+        feats = [x]
+        for block in self.blocks[1:]:
             x = block(x)
             feats.append(x)
         return feats
