@@ -2,7 +2,7 @@
 
 from .config import Config
 from .data import DATASETS, ImageData, load_dataset
-from .errors import ConfigError, DataError, GanforgeError, RunError, TrainingDiverged
+from .errors import ConfigError, DataError, GanforgeError, RunError, StorageError, TrainingDiverged
 from .images import save_grid
 from .models import Discriminator, Generator, build_models
 from .runs import load_generator
@@ -13,6 +13,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DATASETS", "Config", "ConfigError", "DataError", "Discriminator", "GanforgeError", "Generator", "ImageData",
-    "Run", "RunError", "TrainingDiverged", "build_models", "load_dataset", "load_generator", "save_grid", "train",
+    "Run", "RunError", "StorageError", "TrainingDiverged", "build_models", "load_dataset", "load_generator", "save_grid", "train",
     "write_samples",
 ]

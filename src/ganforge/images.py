@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .files import atomic_path
+
 MIN_TILE = 32  # tiles smaller than this are upscaled (nearest) so 8×8 digits stay visible
 
 
@@ -70,7 +72,8 @@ def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | N
             draw.text(xy, str(number), fill=(255, 64, 64))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    with atomic_path(path) as tmp:  # a sample grid is never left torn by a kill or a full disk
+        img.save(tmp)
     return path
 
 
