@@ -10,6 +10,7 @@ import codecs
 import io
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,11 @@ def _batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         batch = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DataError(f"{where}: not a CIFAR-10 python batch ({e}); download the official {TARBALL} again") from None
+    # Any exception: a damaged pickle makes the unpickler (and the numpy and codecs calls it may make) raise
+    # whatever the bytes lead to: LookupError, OverflowError, MemoryError, SystemError, ... (fuzzing found each).
+    except Exception as e:
+        raise DataError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e}); download the official "
+                        f"{TARBALL} again") from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise DataError(f"{where}: expected data [N, 3072] and N labels, got {data.shape} and {len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels  # rows are R plane, G plane, B plane: already NCHW
@@ -76,7 +80,7 @@ def load_cifar10(inputs: list[Path], split: str) -> ImageData:
                     base = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and base in wanted:
                         raws[base] = (tar.extractfile(member).read(), f"{path}:{member.name}")
-        except (tarfile.TarError, OSError, EOFError) as e:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}: not a readable tar.gz ({e}); delete it and download it again") from None
     else:
         raws = {p.name: (p.read_bytes(), str(p)) for p in inputs if p.name in wanted and p.is_file()}
