@@ -99,6 +99,7 @@ def test_a_run_killed_before_config_yaml_is_started_again_by_the_same_command(tm
                                                          f"wrote one, start it again with --out {out}")
     assert main(["train", "--out", str(out), "--steps", "2", *TINY]) == 0
     assert load_checkpoint(out / "checkpoints" / "latest.pt")["step"] == 2
+    assert not (out / ".config.123.tmp.yaml").exists()  # the dead attempt's temporary file is gone
 
 
 # -- two processes at once -------------------------------------------------------------------------------------

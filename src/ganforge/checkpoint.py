@@ -29,8 +29,8 @@ MODEL_OPTIONS = ("dataset", "image_size", "classes", "channels", "unlabeled", "m
 
 
 def _atomic_save(obj: Any, path: Path, advice: str) -> None:
-    # Serialised in memory first: torch.save turns a failed file write into a RuntimeError without its errno,
-    # and a plain write keeps it, so a full disk is reported as one (see files.atomic_path).
+    # Serialised in memory first: torch.save turns a failed file write into a RuntimeError without its errno;
+    # a plain write keeps it, so atomic_path can report a full disk as such.
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     with atomic_path(path, advice) as tmp, open(tmp, "wb") as f:
@@ -59,9 +59,6 @@ def save_checkpoint(state: dict[str, Any], directory: Path, step: int, keep: int
     steps = sorted(p for p in directory.iterdir() if STEP_FILE.match(p.name))
     for old in steps[:-keep]:
         old.unlink()
-    # Temporary files of writers that were killed: one process trains a run (RunDir.lock), and ours are renamed.
-    for stale in directory.glob(".*.tmp*"):
-        stale.unlink(missing_ok=True)
     return path
 
 

@@ -110,6 +110,15 @@ class RunDir:
         raise RunError(f"--out: {self.path} already exists; continue it with --resume {self.path} or pick another "
                        "--out")
 
+    def remove_leftovers(self) -> None:
+        """Delete the temporary files (``.NAME.PID.tmp.EXT``, see files.atomic_path) that writers killed mid-write
+        left in the run; only the process that holds the run's lock may call this."""
+        patterns = [(self.checkpoints, ".*.tmp*"), (self.samples, ".*.tmp*")]
+        patterns += [(self.path, f".{p.stem}.*.tmp{p.suffix}") for p in (self.config_path, self.metrics, self.generator)]
+        for directory, pattern in patterns:
+            for leftover in directory.glob(pattern):
+                leftover.unlink(missing_ok=True)
+
     def lock(self) -> FileLock:
         """Held by the process that trains this run (rank 0 under torchrun), for the whole training; taking it
         while another process trains the run is a RunError that names that process."""

@@ -345,7 +345,7 @@ def _batch_std(x: torch.Tensor) -> torch.Tensor:
 
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop rows logged after the checkpoint we resume from, which the resumed run logs again, and a last row
-    that a kill tore mid-write. Rewritten atomically: a crash now leaves the old file or the new one."""
+    that a kill tore mid-write. Rewritten atomically, so a crash leaves the old file or the new one."""
     if not path.exists():
         return
     text = path.read_text(errors="replace")
@@ -400,6 +400,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
             def open_run() -> tuple[str, dict[str, Any], bool]:
                 run = RunDir.open(resume)
                 held.enter_context(run.lock())
+                run.remove_leftovers()
                 if not run.latest.is_file():  # killed before its first checkpoint: the run starts over
                     log.info("%s has no checkpoint yet; training it from step 0", run.path)
                     _truncate_metrics(run.metrics, 0)
@@ -411,6 +412,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
         else:
             def open_run() -> tuple[str, dict[str, Any], bool]:
                 run = RunDir.create(config, held)
+                run.remove_leftovers()
                 return str(run.path), run.config().to_dict(), False
         path, config_dict, from_checkpoint = world.on_main(open_run)
         run, config = RunDir(Path(path)), Config.from_dict(config_dict)
