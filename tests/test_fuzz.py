@@ -16,6 +16,7 @@ import random
 import signal
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,28 +78,37 @@ class Hang(Exception):
     pass
 
 
-def check(name: str, path: Path, read, *others: Path, or_option: bool = False) -> None:
-    """``read()`` returns or raises a GanforgeError that names ``path`` (or one of ``others``, or with
-    ``or_option`` the --option at fault), within HANG seconds."""
-    SUMMARY.setdefault(f"fuzz {name}", 0)
-    SUMMARY[f"fuzz {name}"] += 1
-
-    def hang(*_):
-        raise Hang(f"{name}: reading {path} took more than {HANG} s")
-
-    previous = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(HANG)
-    try:
-        read()
-    except GanforgeError as e:  # the CLI prints it on one line, without a traceback, and exits 2
-        assert any(p.name in str(e) for p in (path, *others)) or (or_option and str(e).startswith("--")), e
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+Case = Callable[[random.Random], tuple[list[Path], Callable[[], object]]]
 
 
-def assert_all_cases_ran(name: str) -> None:
-    assert SUMMARY[f"fuzz {name}"] >= CASES
+def fuzz(name: str, case: Case, or_option: bool = False) -> None:
+    """Run ``case`` on CASES seeds. It writes a file and returns (the files it names, how to read them); the read
+    must succeed or raise a GanforgeError that names one of them (or, with ``or_option``, the --option at fault),
+    within HANG seconds. The number of cases goes to the summary printed at the end of the run."""
+    count = 0
+
+    def hang(*_: object) -> None:
+        raise Hang(f"{name}: a case took more than {HANG} s")
+
+    @FUZZ
+    @given(rng=SEED)
+    def one(rng: random.Random) -> None:
+        nonlocal count
+        count += 1
+        paths, read = case(rng)
+        previous = signal.signal(signal.SIGALRM, hang)
+        signal.alarm(HANG)
+        try:
+            read()
+        except GanforgeError as e:  # the CLI prints it on one line, without a traceback, and exits 2
+            assert any(p.name in str(e) for p in paths) or (or_option and str(e).startswith("--")), e
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    one()
+    SUMMARY[f"fuzz {name}"] = f"{count} cases"
+    assert count >= CASES
 
 
 # -- IDX (MNIST) -----------------------------------------------------------------------------------------------
@@ -112,20 +122,17 @@ def _idx_seeds() -> tuple[list[bytes], list[bytes]]:
 IDX_IMAGES, IDX_LABELS = _idx_seeds()
 
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_idx(work, rng):
-    images, labels = mutate(rng, IDX_IMAGES), mutate(rng, IDX_LABELS)
-    if rng.random() < 0.5:  # mutated IDX bytes in a valid gzip stream
-        images = gzip.compress(images, mtime=0)
-    img, lbl = work / "train-images-idx3-ubyte.gz", work / "train-labels-idx1-ubyte.gz"
-    img.write_bytes(images)
-    lbl.write_bytes(labels)
-    check("IDX", img, lambda: load_idx_dataset("mnist", img, lbl, tuple("0123456789")), lbl)
+def test_fuzz_idx(work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        images, labels = mutate(rng, IDX_IMAGES), mutate(rng, IDX_LABELS)
+        if rng.random() < 0.5:  # mutated IDX bytes in a valid gzip stream
+            images = gzip.compress(images, mtime=0)
+        img, lbl = work / "train-images-idx3-ubyte.gz", work / "train-labels-idx1-ubyte.gz"
+        img.write_bytes(images)
+        lbl.write_bytes(labels)
+        return [img, lbl], lambda: load_idx_dataset("mnist", img, lbl, tuple("0123456789"))
 
-
-def test_fuzz_idx_count():
-    assert_all_cases_ran("IDX")
+    fuzz("IDX", case)
 
 
 # -- CIFAR-10 batches (pickles in a tar.gz) ----------------------------------------------------------------------
@@ -143,16 +150,13 @@ CIFAR_BATCHES = [cifar_batch(2, 0)[0], pickle.dumps({b"data": np.zeros((1, 3072)
 CIFAR_TARBALLS = [_tarball(b) for b in CIFAR_BATCHES]
 
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_cifar(work, rng):
-    path = work / "cifar-10-python.tar.gz"  # the tarball mutated, or a mutated pickle in a valid tarball
-    path.write_bytes(_tarball(mutate(rng, CIFAR_BATCHES)) if rng.random() < 0.5 else mutate(rng, CIFAR_TARBALLS))
-    check("CIFAR-10", path, lambda: load_cifar10([path], "test"))
+def test_fuzz_cifar(work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        path = work / "cifar-10-python.tar.gz"  # the tarball mutated, or a mutated pickle in a valid tarball
+        path.write_bytes(_tarball(mutate(rng, CIFAR_BATCHES)) if rng.random() < 0.5 else mutate(rng, CIFAR_TARBALLS))
+        return [path], lambda: load_cifar10([path], "test")
 
-
-def test_fuzz_cifar_count():
-    assert_all_cases_ran("CIFAR-10")
+    fuzz("CIFAR-10", case)
 
 
 # -- npz ---------------------------------------------------------------------------------------------------------
@@ -175,24 +179,21 @@ NPZ_FILES = [_npz(False, **NPZ_ARRAYS), _npz(True, **NPZ_ARRAYS), _npz(False, im
 NPY_MEMBERS = [_npy(a) for a in NPZ_ARRAYS.values()]
 
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_npz(work, rng):
-    path = work / "data.npz"
-    if rng.random() < 0.5:  # a mutated .npy inside a valid zip
-        which = rng.choice(list(NPZ_ARRAYS))
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            for name, member in zip(NPZ_ARRAYS, NPY_MEMBERS, strict=True):
-                z.writestr(f"{name}.npy", mutate(rng, [member]) if name == which else member)
-        path.write_bytes(buf.getvalue())
-    else:
-        path.write_bytes(mutate(rng, NPZ_FILES))
-    check("npz", path, lambda: load_npz(path))
+def test_fuzz_npz(work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        path = work / "data.npz"
+        if rng.random() < 0.5:  # a mutated .npy inside a valid zip
+            which = rng.choice(list(NPZ_ARRAYS))
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as z:
+                for name, member in zip(NPZ_ARRAYS, NPY_MEMBERS, strict=True):
+                    z.writestr(f"{name}.npy", mutate(rng, [member]) if name == which else member)
+            path.write_bytes(buf.getvalue())
+        else:
+            path.write_bytes(mutate(rng, NPZ_FILES))
+        return [path], lambda: load_npz(path)
 
-
-def test_fuzz_npz_count():
-    assert_all_cases_ran("npz")
+    fuzz("npz", case)
 
 
 # -- images (folder, LSUN values): every format Pillow decodes for ganforge -----------------------------------------
@@ -218,41 +219,34 @@ def _image_files() -> list[bytes]:
 IMAGES = _image_files()
 
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_images(work, rng):
-    path = work / "image.png"
-    path.write_bytes(mutate(rng, IMAGES))
-    channels = rng.choice([1, 3])
-    check("images", path, lambda: decode_all([(str(path), lambda: path)], 1, None, 8, channels, None, strict=True,
-                                             progress=False, what=str(work)))
+def test_fuzz_images(work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        path = work / "image.png"
+        path.write_bytes(mutate(rng, IMAGES))
+        channels = rng.choice([1, 3])
+        return [path], lambda: decode_all([(str(path), lambda: path)], 1, None, 8, channels, None, strict=True,
+                                          progress=False, what=str(work))
 
-
-def test_fuzz_images_count():
-    assert_all_cases_ran("images")
+    fuzz("images", case)
 
 
 # -- LSUN LMDB records -------------------------------------------------------------------------------------------
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_lmdb_records(work, rng):
+def test_fuzz_lmdb_records(work):
     lmdb = pytest.importorskip("lmdb")
     from ganforge.data.lsun import load_lsun
 
-    db = work / "bedroom_train_lmdb"
-    for f in db.glob("*.mdb"):
-        f.unlink()
-    with lmdb.open(str(db), map_size=1 << 20) as env, env.begin(write=True) as txn:
-        for _ in range(rng.randint(1, 3)):  # records with mutated images under random keys
-            txn.put(rng.randbytes(rng.randint(1, 24)), mutate(rng, IMAGES))
-    strict = rng.random() < 0.5
-    check("LMDB records", db, lambda: load_lsun(db, PrepOptions(image_size=8, strict=strict)))
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        db = work / "bedroom_train_lmdb"
+        for f in db.glob("*.mdb"):
+            f.unlink()
+        with lmdb.open(str(db), map_size=1 << 20) as env, env.begin(write=True) as txn:
+            for _ in range(rng.randint(1, 3)):  # records with mutated images under random keys
+                txn.put(rng.randbytes(rng.randint(1, 24)), mutate(rng, IMAGES))
+        strict = rng.random() < 0.5
+        return [db], lambda: load_lsun(db, PrepOptions(image_size=8, strict=strict))
 
-
-def test_fuzz_lmdb_records_count():
-    pytest.importorskip("lmdb")
-    assert_all_cases_ran("LMDB records")
+    fuzz("LMDB records", case)
 
 
 # -- config YAML -------------------------------------------------------------------------------------------------
@@ -262,17 +256,14 @@ CONFIGS = [yaml.safe_dump(Config().to_dict(), sort_keys=False).encode(),
            b"model:\n  model: mlp\n  g_hidden: [8, 8]\ntrain:\n  lr_g: 1.0e-3\n  time_limit: 60\n"]
 
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_config_yaml(work, rng):
-    path = work / "config.yaml"
-    path.write_bytes(mutate(rng, CONFIGS))
+def test_fuzz_config_yaml(work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        path = work / "config.yaml"
+        path.write_bytes(mutate(rng, CONFIGS))
+        return [path], lambda: Config.load(path)
+
     # A valid YAML value that an option refuses is named by its --option (config.py's validation messages).
-    check("config YAML", path, lambda: Config.load(path), or_option=True)
-
-
-def test_fuzz_config_yaml_count():
-    assert_all_cases_ran("config YAML")
+    fuzz("config YAML", case, or_option=True)
 
 
 # -- checkpoints and exported generators ---------------------------------------------------------------------------
@@ -304,30 +295,24 @@ def _rezip(checkpoint: bytes, pickle_bytes: bytes) -> bytes:
     return buf.getvalue()
 
 
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_checkpoints(runs, checkpoints, work, rng):
-    files, pickles = checkpoints
-    which = rng.randrange(len(runs))
-    path = work / "fuzzed.pt"  # the file mutated, or a mutated pickle in a valid zip
-    path.write_bytes(_rezip(files[which], mutate(rng, pickles)) if rng.random() < 0.5 else mutate(rng, files))
-    check("checkpoints", path, lambda: ganforge.load_generator(runs[which], checkpoint=str(path), device="cpu"))
+def test_fuzz_checkpoints(runs, checkpoints, work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        files, pickles = checkpoints
+        which = rng.randrange(len(runs))
+        path = work / "fuzzed.pt"  # the file mutated, or a mutated pickle in a valid zip
+        path.write_bytes(_rezip(files[which], mutate(rng, pickles)) if rng.random() < 0.5 else mutate(rng, files))
+        return [path], lambda: ganforge.load_generator(runs[which], checkpoint=str(path), device="cpu")
+
+    fuzz("checkpoints", case)
 
 
-def test_fuzz_checkpoints_count():
-    assert_all_cases_ran("checkpoints")
+def test_fuzz_safetensors(runs, work):
+    def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
+        path = work / "generator.safetensors"
+        path.write_bytes(mutate(rng, [(r / "generator.safetensors").read_bytes() for r in runs]))
+        return [path], lambda: ganforge.load_generator(path, device="cpu")  # read_generator_file inside
 
-
-@FUZZ
-@given(rng=SEED)
-def test_fuzz_safetensors(runs, work, rng):
-    path = work / "generator.safetensors"
-    path.write_bytes(mutate(rng, [(r / "generator.safetensors").read_bytes() for r in runs]))
-    check("safetensors", path, lambda: ganforge.load_generator(path, device="cpu"))  # read_generator_file inside
-
-
-def test_fuzz_safetensors_count():
-    assert_all_cases_ran("safetensors")
+    fuzz("safetensors", case)
 
 
 # -- what mutation rarely reaches: huge claims and bombs -------------------------------------------------------------
@@ -369,6 +354,25 @@ def test_a_gzip_bomb_in_an_idx_file_is_read_no_further_than_its_header_says(tmp_
     try:
         with pytest.raises(GanforgeError, match="train-labels-idx1-ubyte.gz: truncated or padded IDX file"):
             read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20, peak
+
+
+def test_a_pickle_memo_index_of_4_billion_allocates_nothing(tmp_path):
+    """PROTO 2, EMPTY_DICT, LONG_BINPUT 0xF0000000, STOP: CPython's C unpickler would size its memo for it (32 GB)."""
+    import struct
+    import tracemalloc
+
+    path = tmp_path / "cifar-10-batches-py"
+    path.mkdir()
+    for name in ("data_batch_1", "test_batch"):
+        (path / name).write_bytes(b"\x80\x02}r" + struct.pack("<I", 0xF0000000) + b".")
+    tracemalloc.start()
+    try:
+        with pytest.raises(GanforgeError, match="test_batch: not a CIFAR-10 python batch"):
+            load_cifar10([path / "data_batch_1", path / "test_batch"], "test")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
