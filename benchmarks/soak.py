@@ -1,4 +1,4 @@
-"""kill -9 soak: crash a tiny training again and again, resume it each time, and compare it with a run never killed.
+"""kill -9 soak: crash a tiny training again and again, resume it each time, compare it with an unkilled run.
 
 The CI test (tests/test_faults.py) survives 7 kills; this runs as many as you ask for, with the same harness
 (tests/crash_harness.py): kills at seeded random moments of start-up and of the training loop, and at the
@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/crash_harness.py
 
-from tests.crash_harness import compare_runs, crashed_run, kill_plan, straight_run, write_dataset  # noqa: E402
+from tests.crash_harness import (  # noqa: E402
+    compare_runs,
+    crashed_run,
+    kill_plan,
+    straight_run,
+    write_dataset,
+)
 
 
 def main() -> int:
@@ -46,8 +52,9 @@ def main() -> int:
             return 1
         compare_runs(work / "crashed", work / "straight")
         kinds = collections.Counter(k.split("+")[0].split(":")[0] for k in report.killed)
+        by_kind = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
         print(f"{len(report.killed)} kills survived in {report.launches} launches over {steps} steps "
-              f"({time.perf_counter() - t0:.0f} s): " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
+              f"({time.perf_counter() - t0:.0f} s): {by_kind}")
         if report.missed:
             print(f"{len(report.missed)} planned kills came after the run had finished (raise --steps)")
         print("generator.safetensors, latest.pt, sample grids and metrics rows equal to the run never killed")

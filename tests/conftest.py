@@ -8,7 +8,7 @@ import torch
 from ganforge import Config, ImageData
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SUMMARY: dict[str, object] = {}  # "what" -> count or text, shown at the end of the run (fuzz cases, kills survived)
+SUMMARY: dict[str, object] = {}  # shown at the end of the run: fuzz cases per format, kills survived
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -39,9 +39,9 @@ from .data_helpers import cifar_batch, idx_bytes
 
 CASES = int(os.environ.get("GANFORGE_FUZZ_CASES", 2000))  # per format; raise it for a longer fuzzing session
 HANG = 10  # seconds: a case that takes longer is a hang
-# Hypothesis picks each case's seed (derandomized: the same cases every run, and a failure prints the seed that
-# makes it); the mutations come from that seed, which costs far less per case than drawing each one from
-# hypothesis, and 8 formats × 2,000 cases have to run in about a minute on two cores.
+# Hypothesis picks each case's seed (derandomized: the same cases every run, and a failure prints the seed
+# that makes it); the mutations come from that seed, which costs far less per case than drawing each one
+# from hypothesis, and 8 formats × 2,000 cases have to run in a minute or two on two cores.
 FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 SEED = randoms(use_true_random=True)
@@ -56,7 +56,8 @@ def mutate(rng: random.Random, seeds: list[bytes]) -> bytes:
     """One valid seed with 0-4 mutations (0: the valid file itself, which must still be read)."""
     data = bytearray(rng.choice(seeds))
     for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4])):
-        op, at = rng.choice(["flip", "flip", "byte", "truncate", "insert", "delete", "splice"]), rng.randint(0, len(data))
+        op = rng.choice(["flip", "flip", "byte", "truncate", "insert", "delete", "splice"])
+        at = rng.randint(0, len(data))
         if op == "flip" and data:
             data[min(at, len(data) - 1)] ^= 1 << rng.randrange(8)
         elif op == "byte" and data:  # an interesting value: 0, 0xff, 0x7f, 0x80, a digit, a space
@@ -82,9 +83,9 @@ Case = Callable[[random.Random], tuple[list[Path], Callable[[], object]]]
 
 
 def fuzz(name: str, case: Case, or_option: bool = False) -> None:
-    """Run ``case`` on CASES seeds. It writes a file and returns (the files it names, how to read them); the read
-    must succeed or raise a GanforgeError that names one of them (or, with ``or_option``, the --option at fault),
-    within HANG seconds. The number of cases goes to the summary printed at the end of the run."""
+    """Run ``case`` on CASES seeds. It writes a file and returns (the files it names, how to read them); the
+    read must succeed or raise a GanforgeError that names one of them (or, with ``or_option``, the --option
+    at fault), within HANG seconds. The number of cases goes to the summary printed at the end of the run."""
     count = 0
 
     def hang(*_: object) -> None:
@@ -111,7 +112,7 @@ def fuzz(name: str, case: Case, or_option: bool = False) -> None:
     assert count >= CASES
 
 
-# -- IDX (MNIST) -----------------------------------------------------------------------------------------------
+# -- IDX (MNIST) ---------------------------------------------------------------------------------------------
 
 def _idx_seeds() -> tuple[list[bytes], list[bytes]]:
     rng = np.random.default_rng(0)
@@ -135,7 +136,7 @@ def test_fuzz_idx(work):
     fuzz("IDX", case)
 
 
-# -- CIFAR-10 batches (pickles in a tar.gz) ----------------------------------------------------------------------
+# -- CIFAR-10 batches (pickles in a tar.gz) ------------------------------------------------------------------
 
 def _tarball(batch: bytes) -> bytes:
     buf = io.BytesIO()
@@ -153,13 +154,14 @@ CIFAR_TARBALLS = [_tarball(b) for b in CIFAR_BATCHES]
 def test_fuzz_cifar(work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         path = work / "cifar-10-python.tar.gz"  # the tarball mutated, or a mutated pickle in a valid tarball
-        path.write_bytes(_tarball(mutate(rng, CIFAR_BATCHES)) if rng.random() < 0.5 else mutate(rng, CIFAR_TARBALLS))
+        inner = rng.random() < 0.5
+        path.write_bytes(_tarball(mutate(rng, CIFAR_BATCHES)) if inner else mutate(rng, CIFAR_TARBALLS))
         return [path], lambda: load_cifar10([path], "test")
 
     fuzz("CIFAR-10", case)
 
 
-# -- npz ---------------------------------------------------------------------------------------------------------
+# -- npz -----------------------------------------------------------------------------------------------------
 
 def _npz(compressed: bool, **arrays) -> bytes:
     buf = io.BytesIO()
@@ -173,9 +175,10 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-NPZ_ARRAYS = dict(images=np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3), labels=np.array([0, 1]),
-                  class_names=np.array(["a", "b"]))
-NPZ_FILES = [_npz(False, **NPZ_ARRAYS), _npz(True, **NPZ_ARRAYS), _npz(False, images=NPZ_ARRAYS["images"][..., 0])]
+NPZ_ARRAYS = dict(images=np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3),
+                  labels=np.array([0, 1]), class_names=np.array(["a", "b"]))
+NPZ_FILES = [_npz(False, **NPZ_ARRAYS), _npz(True, **NPZ_ARRAYS),
+             _npz(False, images=NPZ_ARRAYS["images"][..., 0])]
 NPY_MEMBERS = [_npy(a) for a in NPZ_ARRAYS.values()]
 
 
@@ -196,16 +199,17 @@ def test_fuzz_npz(work):
     fuzz("npz", case)
 
 
-# -- images (folder, LSUN values): every format Pillow decodes for ganforge -----------------------------------------
+# -- images (folder, LSUN values): every format Pillow decodes for ganforge ----------------------------------
 
 def _image_files() -> list[bytes]:
     rng = np.random.default_rng(0)
     rgb = Image.fromarray(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8))
     out = []
-    for img, fmt, kw in [(rgb, "PNG", {}), (rgb.convert("L"), "PNG", {}), (rgb.convert("P"), "PNG", {"transparency": 0}),
-                         (rgb, "JPEG", {"quality": 50}), (rgb, "GIF", {}), (rgb, "BMP", {}), (rgb, "WEBP", {}),
-                         (rgb, "TIFF", {}), (rgb.convert("L"), "PPM", {}),
-                         (Image.fromarray(np.arange(30, dtype=np.uint16).reshape(5, 6) * 2000), "PNG", {})]:
+    gray16 = Image.fromarray(np.arange(30, dtype=np.uint16).reshape(5, 6) * 2000)
+    for img, fmt, kw in [(rgb, "PNG", {}), (rgb.convert("L"), "PNG", {}), (gray16, "PNG", {}),
+                         (rgb.convert("P"), "PNG", {"transparency": 0}), (rgb, "JPEG", {"quality": 50}),
+                         (rgb, "GIF", {}), (rgb, "BMP", {}), (rgb, "WEBP", {}), (rgb, "TIFF", {}),
+                         (rgb.convert("L"), "PPM", {})]:
         buf = io.BytesIO()
         img.save(buf, format=fmt, **kw)
         out.append(buf.getvalue())
@@ -224,13 +228,13 @@ def test_fuzz_images(work):
         path = work / "image.png"
         path.write_bytes(mutate(rng, IMAGES))
         channels = rng.choice([1, 3])
-        return [path], lambda: decode_all([(str(path), lambda: path)], 1, None, 8, channels, None, strict=True,
-                                          progress=False, what=str(work))
+        return [path], lambda: decode_all([(str(path), lambda: path)], 1, None, 8, channels, None,
+                                          strict=True, progress=False, what=str(work))
 
     fuzz("images", case)
 
 
-# -- LSUN LMDB records -------------------------------------------------------------------------------------------
+# -- LSUN LMDB records ---------------------------------------------------------------------------------------
 
 def test_fuzz_lmdb_records(work):
     lmdb = pytest.importorskip("lmdb")
@@ -249,7 +253,7 @@ def test_fuzz_lmdb_records(work):
     fuzz("LMDB records", case)
 
 
-# -- config YAML -------------------------------------------------------------------------------------------------
+# -- config YAML ---------------------------------------------------------------------------------------------
 
 CONFIGS = [yaml.safe_dump(Config().to_dict(), sort_keys=False).encode(),
            b"dataset: mnist\nsteps: 300\nclasses: [3, 5]\naugment: color,translation\npreset: fast\n",
@@ -266,13 +270,14 @@ def test_fuzz_config_yaml(work):
     fuzz("config YAML", case, or_option=True)
 
 
-# -- checkpoints and exported generators ---------------------------------------------------------------------------
+# -- checkpoints and exported generators ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> list[Path]:
-    """Two tiny runs (no EMA: re-estimating its BatchNorm statistics would cost more than reading the file)."""
+    """Two tiny runs (no EMA: re-estimating its BatchNorm statistics would cost more than reading the file)"""
     tmp = tmp_path_factory.mktemp("fuzz-runs")
-    small = dict(ngf=4, ndf=4, z_dim=4, embed_dim=2, g_hidden=[4], d_hidden=[4], steps=1, log_every=1, ema_decay=0.0)
+    small = dict(ngf=4, ndf=4, z_dim=4, embed_dim=2, g_hidden=[4], d_hidden=[4], steps=1, log_every=1,
+                 ema_decay=0.0)
     return [ganforge.train(tiny_config(tmp / "a", **small), progress=False).path,
             ganforge.train(tiny_config(tmp / "b", model="mlp", conditional=True, classes=[2, 5], **small),
                            progress=False).path]
@@ -291,7 +296,8 @@ def _rezip(checkpoint: bytes, pickle_bytes: bytes) -> bytes:
     src, buf = zipfile.ZipFile(io.BytesIO(checkpoint)), io.BytesIO()
     with zipfile.ZipFile(buf, "w") as out:
         for info in src.infolist():
-            out.writestr(info.filename, pickle_bytes if info.filename.endswith("data.pkl") else src.read(info))
+            is_pickle = info.filename.endswith("data.pkl")
+            out.writestr(info.filename, pickle_bytes if is_pickle else src.read(info))
     return buf.getvalue()
 
 
@@ -300,7 +306,8 @@ def test_fuzz_checkpoints(runs, checkpoints, work):
         files, pickles = checkpoints
         which = rng.randrange(len(runs))
         path = work / "fuzzed.pt"  # the file mutated, or a mutated pickle in a valid zip
-        path.write_bytes(_rezip(files[which], mutate(rng, pickles)) if rng.random() < 0.5 else mutate(rng, files))
+        inner = rng.random() < 0.5
+        path.write_bytes(_rezip(files[which], mutate(rng, pickles)) if inner else mutate(rng, files))
         return [path], lambda: ganforge.load_generator(runs[which], checkpoint=str(path), device="cpu")
 
     fuzz("checkpoints", case)
@@ -315,11 +322,12 @@ def test_fuzz_safetensors(runs, work):
     fuzz("safetensors", case)
 
 
-# -- what mutation rarely reaches: huge claims and bombs -------------------------------------------------------------
+# -- what mutation rarely reaches: huge claims and bombs -----------------------------------------------------
 
 def test_idx_header_claiming_2_31_images_allocates_nothing(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\0" * 100)
+    header = bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    path.write_bytes(header + b"\0" * 100)
     with pytest.raises(GanforgeError, match="train-images-idx3-ubyte: truncated or padded IDX file"):
         read_idx(path)
 
@@ -361,7 +369,7 @@ def test_a_gzip_bomb_in_an_idx_file_is_read_no_further_than_its_header_says(tmp_
 
 
 def test_a_pickle_memo_index_of_4_billion_allocates_nothing(tmp_path):
-    """PROTO 2, EMPTY_DICT, LONG_BINPUT 0xF0000000, STOP: CPython's C unpickler would size its memo for it (32 GB)."""
+    """PROTO 2, EMPTY_DICT, LONG_BINPUT 0xF0000000, STOP: the C unpickler would size its memo to 32 GB."""
     import struct
     import tracemalloc
 

@@ -13,6 +13,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DATASETS", "Config", "ConfigError", "DataError", "Discriminator", "GanforgeError", "Generator", "ImageData",
-    "Run", "RunError", "StorageError", "TrainingDiverged", "build_models", "load_dataset", "load_generator", "save_grid", "train",
-    "write_samples",
+    "Run", "RunError", "StorageError", "TrainingDiverged", "build_models", "load_dataset", "load_generator",
+    "save_grid", "train", "write_samples",
 ]

@@ -92,7 +92,7 @@ def check_compatible(saved: dict[str, Any], config: Config, path: Path) -> None:
 
 
 def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source: Path) -> Generator:
-    """A generator from its family, constructor arguments, weights and trained classes as read from ``source``.
+    """A generator from its family, constructor arguments, weights and trained classes, read from ``source``.
 
     Any of them may be corrupt or hostile: what does not fit is a RunError naming the file. The architecture
     is first built on the meta device (shapes, no memory), so a damaged size (ngf 8 -> 88888) cannot make it
@@ -108,8 +108,8 @@ def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source
         if g.takes_labels:
             g.classes = classes or None
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, GanforgeError) as e:
-        raise RunError(f"{source}: cannot rebuild the generator it holds ({e}); use another checkpoint or export "
-                       "it again") from None
+        raise RunError(f"{source}: cannot rebuild the generator it holds ({e}); use another checkpoint or "
+                       "export it again") from None
     return g
 
 
@@ -120,8 +120,8 @@ def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
     use_ema = ema and state.get("ema") is not None
     if not isinstance(spec, dict):
         raise RunError(f"{path}: not a ganforge checkpoint (no generator_spec)")
-    g = rebuild_generator(spec.get("family"), spec.get("init"), state["ema"] if use_ema else state["generator"],
-                          state.get("train_classes"), path)
+    weights = state["ema"] if use_ema else state["generator"]
+    g = rebuild_generator(spec.get("family"), spec.get("init"), weights, state.get("train_classes"), path)
     # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
     return recalibrated(g) if use_ema else g
 

@@ -290,10 +290,11 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
 @click.option("--metrics", type=str, default="fid,kid,is,pr,dc", show_default=True,
               help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage)")
 @click.option("--features", type=str, default="auto", show_default=True,
-              help="inception, classifier, a TorchScript file (it runs the code inside: only a file you trust), "
-                   "or auto (inception when its weights are cached)")
+              help="inception, classifier, a TorchScript file (it runs the code inside: only a file you "
+                   "trust), or auto (inception when its weights are cached)")
 @click.option("--inception", type=click.Path(dir_okay=False), default=None,
-              help="inception-2015-12-05.pt to use (TorchScript, which runs the code inside: only a file you trust)")
+              help="inception-2015-12-05.pt to use (TorchScript, which runs the code inside: only a file "
+                   "you trust)")
 @click.option("--checkpoint", type=str, default=None,
               help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
 @click.option("--data-dir", type=str, default=None, help="the dataset's files (default: the run's --data-dir)")

@@ -38,14 +38,14 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def no_space_is_an_error(path: str | Path, advice: str) -> Iterator[None]:
-    """Inside the block, an OSError that means "no room" becomes a one-line ``StorageError`` naming ``path``."""
+    """In the block, an OSError that means "no room" becomes a one-line ``StorageError`` naming ``path``."""
     try:
         yield
     except OSError as e:
         if e.errno not in NO_SPACE:
             raise
-        raise StorageError(f"{path}: cannot write it ({e.strerror}: the disk is full, or a quota or file-size "
-                           f"limit is reached); {advice}") from None
+        raise StorageError(f"{path}: cannot write it ({e.strerror}: the disk is full, or a quota or "
+                           f"file-size limit is reached); {advice}") from None
 
 
 @contextlib.contextmanager

@@ -64,8 +64,8 @@ class RunDir:
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run directory")
         if not run.config_path.is_file():
-            raise RunError(f"{run.path}: not a ganforge run (no config.yaml); if a training was stopped before "
-                           f"it wrote one, start it again with --out {run.path}")
+            raise RunError(f"{run.path}: not a ganforge run (no config.yaml); if a training was stopped "
+                           f"before it wrote one, start it again with --out {run.path}")
         return run
 
     @classmethod
@@ -90,7 +90,7 @@ class RunDir:
                     n += 1
         if hold is not None:
             hold.enter_context(run.lock())
-            run._refuse_unless_new(locked=True)  # again: a training may have filled it before we held the lock
+            run._refuse_unless_new(locked=True)  # again: a training may have filled it before we held it
         for d in (run.checkpoints, run.samples):
             d.mkdir(exist_ok=True)
         config.replace(out=str(run.path)).save(run.config_path)
@@ -105,16 +105,17 @@ class RunDir:
                                       for p in self.path.iterdir()):
             return
         if self.config_path.is_file() and not locked:
-            with self.lock():  # a run being trained: the refusal names its process
+            with contextlib.suppress(OSError), self.lock():  # a run being trained: the refusal names who
                 pass
-        raise RunError(f"--out: {self.path} already exists; continue it with --resume {self.path} or pick another "
-                       "--out")
+        raise RunError(f"--out: {self.path} already exists; continue it with --resume {self.path} or pick "
+                       "another --out")
 
     def remove_leftovers(self) -> None:
-        """Delete the temporary files (``.NAME.PID.tmp.EXT``, see files.atomic_path) that writers killed mid-write
-        left in the run; only the process that holds the run's lock may call this."""
+        """Delete the temporary files (``.NAME.PID.tmp.EXT``, see files.atomic_path) that writers killed
+        mid-write left in the run; only the process that holds the run's lock may call this."""
         patterns = [(self.checkpoints, ".*.tmp*"), (self.samples, ".*.tmp*")]
-        patterns += [(self.path, f".{p.stem}.*.tmp{p.suffix}") for p in (self.config_path, self.metrics, self.generator)]
+        patterns += [(self.path, f".{p.stem}.*.tmp{p.suffix}")
+                     for p in (self.config_path, self.metrics, self.generator)]
         for directory, pattern in patterns:
             for leftover in directory.glob(pattern):
                 leftover.unlink(missing_ok=True)
@@ -123,7 +124,8 @@ class RunDir:
         """Held by the process that trains this run (rank 0 under torchrun), for the whole training; taking it
         while another process trains the run is a RunError that names that process."""
         def refuse(holder: str) -> None:
-            raise RunError(f"{self.path} is being trained by {holder}; wait for it to finish or stop it first")
+            raise RunError(f"{self.path} is being trained by {holder}; wait for it to finish or stop it "
+                           "first")
 
         return FileLock(self.path / ".lock", refuse)
 
@@ -156,7 +158,7 @@ def export_generator(generator: Generator, path: str | Path) -> Path:
 
 def _sorted_metadata(data: bytes) -> bytes:
     """safetensors writes the metadata in hash order, which changes from process to process; sorted, one
-    generator always makes the same bytes (a run resumed after a crash exports the file a straight run does)."""
+    generator always makes the same bytes (a run resumed after a crash exports what a straight run does)."""
     n = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + n])
     header["__metadata__"] = dict(sorted(header["__metadata__"].items()))

@@ -29,9 +29,9 @@ MAX_BATCH_BYTES = 64 << 20  # an official batch has 31 MB; a damaged tar header 
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]  # numpy's array unpickling helper, wherever numpy keeps it
 
 
-# The pure-Python unpickler, not the C one: the C unpickler sizes (and clears) its memo for the largest index a
-# damaged PUT opcode names, so 4 flipped bytes made it allocate 6.7 GB (found by fuzzing); this one keeps its
-# memo in a dict, and is about as fast on a CIFAR batch (0.4 s against 0.3 s).
+# The pure-Python unpickler, not the C one: the C unpickler sizes (and clears) its memo for the largest index
+# a damaged PUT opcode names, so 4 flipped bytes made it allocate 6.7 GB (found by fuzzing); this one keeps
+# its memo in a dict, and is about as fast on a CIFAR batch (0.4 s against 0.3 s).
 class _SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     _ALLOWED = {
         ("numpy", "ndarray"): np.ndarray,
@@ -52,11 +52,12 @@ def _batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         batch = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    # Any exception: a damaged pickle makes the unpickler (and the numpy and codecs calls it may make) raise
-    # whatever the bytes lead to: LookupError, OverflowError, MemoryError, SystemError, ... (fuzzing found each).
+    # Any exception: a damaged pickle makes the unpickler (and the numpy and codecs calls it may make)
+    # raise whatever the bytes lead to: LookupError, OverflowError, MemoryError, SystemError, ... (fuzzing
+    # found each).
     except Exception as e:
-        raise DataError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e}); download the official "
-                        f"{TARBALL} again") from None
+        raise DataError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e}); download the "
+                        f"official {TARBALL} again") from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise DataError(f"{where}: expected data [N, 3072] and N labels, got {data.shape} and {len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels  # rows are R plane, G plane, B plane: already NCHW

@@ -26,8 +26,8 @@ log = logging.getLogger("ganforge")
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 BLOCK = 512  # images decoded per batch of thread-pool work
 ORIENTATION = 0x0112  # the EXIF tag
-# Pillow's TIFF tag reader (EXIF included) warns about damaged tags and skips them; the image still decodes, so it
-# is not worth two lines of stderr per file (decoding runs in threads, where catch_warnings is not safe).
+# Pillow's TIFF tag reader (EXIF included) warns about damaged tags and skips them; the image still decodes,
+# so it is not worth two lines of stderr per file (decoding runs in threads, where catch_warnings is unsafe).
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 

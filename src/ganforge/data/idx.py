@@ -51,7 +51,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _read_at_most(f: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes, read in pieces: ``f.read(n)`` would allocate all ``n`` first, whatever the file holds."""
+    """Up to ``n`` bytes, read in pieces: ``f.read(n)`` allocates ``n`` first, whatever the file holds."""
     parts = []
     while n > 0 and (part := f.read(min(n, 1 << 24))):
         parts.append(part)

@@ -34,8 +34,8 @@ def load_npz(path: Path) -> ImageData:
         with np.load(path, allow_pickle=False) as npz:
             files = npz.files
             arrays = {k: npz[k] for k in ("images", "labels", "class_names") if k in files}
-    # Any exception: numpy's zip and .npy readers raise whatever damaged bytes lead to (fuzzing found zlib.error,
-    # SyntaxError and tokenize.TokenError from the .npy header, BadZipFile, EOFError, ValueError, OSError).
+    # Any exception: numpy's zip and .npy readers raise whatever damaged bytes lead to (fuzzing found
+    # zlib.error, SyntaxError and tokenize.TokenError from the .npy header, BadZipFile, EOFError, ValueError).
     except Exception as e:
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if "images" not in arrays:

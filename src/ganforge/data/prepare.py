@@ -147,7 +147,8 @@ def _build(target: Path, params: dict[str, Any], key: str, build: Builder, locke
                         "labelled": data.labels is not None,
                         "class_names": list(data.class_names) if data.class_names else None,
                         "skipped": list(data.skipped), "seconds": round(time.perf_counter() - t0, 3)}
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))  # written last: marks the entry complete
+            # Written last: marks the entry complete.
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
             del data
             _swap_into_place(tmp, target)
     finally:
