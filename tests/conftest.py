@@ -8,6 +8,14 @@ import torch
 from ganforge import Config, ImageData
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SUMMARY: dict[str, object] = {}  # shown at the end of the run: fuzz cases per format, kills survived
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SUMMARY:
+        terminalreporter.write_sep("-", "fault and fuzz summary")
+        for what, value in SUMMARY.items():
+            terminalreporter.write_line(f"{what}: {value}")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,7 +2,7 @@
 
 from .config import Config
 from .data import DATASETS, ImageData, load_dataset
-from .errors import ConfigError, DataError, GanforgeError, RunError, TrainingDiverged
+from .errors import ConfigError, DataError, GanforgeError, RunError, StorageError, TrainingDiverged
 from .export import export_run
 from .images import save_grid
 from .models import Discriminator, Generator, build_models
@@ -13,6 +13,6 @@ from .version import __version__ as __version__
 
 __all__ = [
     "DATASETS", "Config", "ConfigError", "DataError", "Discriminator", "GanforgeError", "Generator", "ImageData",
-    "Run", "RunError", "TrainingDiverged", "build_models", "export_run", "load_dataset", "load_generator", "save_grid",
-    "train", "write_samples",
+    "Run", "RunError", "StorageError", "TrainingDiverged", "build_models", "export_run", "load_dataset",
+    "load_generator", "save_grid", "train", "write_samples",
 ]

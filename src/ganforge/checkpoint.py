@@ -5,25 +5,33 @@ Checkpoints hold only tensors and plain containers, so they load with ``weights_
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import Config, flag
-from .errors import RunError
+from .errors import GanforgeError, RunError
+from .faults import kill_point
 from .files import atomic_path
 from .models import Discriminator, Generator, build_models, generator_from_spec, recalibrated
 
 STEP_FILE = re.compile(r"^step-(\d{8})\.pt$")
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
+def _atomic_save(obj: Any, path: Path, advice: str) -> None:
+    # Serialised in memory first: torch.save turns a failed file write into a RuntimeError without its errno;
+    # a plain write keeps it, so atomic_path can report a full disk as such.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path, advice) as tmp, open(tmp, "wb") as f:
+        f.write(buffer.getbuffer())
+        kill_point("checkpoint-write")
 
 
 def _atomic_link(src: Path, dst: Path) -> None:
@@ -41,7 +49,8 @@ def save_checkpoint(state: dict[str, Any], directory: Path, step: int, keep: int
     """Write step-NNNNNNNN.pt, point latest.pt at it, and keep only the newest ``keep`` step files."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step-{step:08d}.pt"
-    _atomic_save(state, path)
+    _atomic_save(state, path, f"free some space, then continue with --resume {directory.parent}")
+    kill_point("checkpoint-link")
     _atomic_link(path, directory / "latest.pt")
     steps = sorted(p for p in directory.iterdir() if STEP_FILE.match(p.name))
     for old in steps[:-keep]:
@@ -56,7 +65,9 @@ def mark_best(directory: Path, step: int) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged pickle header makes torch warn before it fails
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunError(f"{path}: no such checkpoint") from None
     except Exception as e:  # a torn or foreign file: say which, and what to do
@@ -76,15 +87,37 @@ def check_compatible(saved: dict[str, Any], config: Config, path: Path) -> None:
         raise RunError(f"{path} does not match the config: " + "; ".join(diffs))
 
 
+def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source: Path) -> Generator:
+    """A generator from its family, constructor arguments, weights and trained classes, read from ``source``.
+
+    Any of them may be corrupt or hostile: what does not fit is a RunError naming the file. The architecture
+    is first built on the meta device (shapes, no memory), so a damaged size (ngf 8 -> 88888) cannot make it
+    allocate gigabytes before the weights show it wrong.
+    """
+    try:
+        with torch.device("meta"):
+            expected = {k: v.shape for k, v in generator_from_spec(family, init).state_dict().items()}
+        if expected != {k: v.shape for k, v in weights.items()}:
+            raise ValueError("the weights do not fit the architecture")
+        g = generator_from_spec(family, init)
+        g.load_state_dict(weights)
+        if g.takes_labels:
+            g.classes = classes or None
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, GanforgeError) as e:
+        raise RunError(f"{source}: cannot rebuild the generator it holds ({e}); use another checkpoint or "
+                       "export it again") from None
+    return g
+
+
 def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
     """The (EMA, when present) generator stored in a checkpoint, rebuilt from its constructor arguments."""
     state = load_checkpoint(path)
-    spec = state["generator_spec"]
-    g = generator_from_spec(spec["family"], spec["init"])
+    spec = state.get("generator_spec")
     use_ema = ema and state.get("ema") is not None
-    g.load_state_dict(state["ema"] if use_ema else state["generator"])
-    if g.takes_labels:
-        g.classes = state.get("train_classes") or None
+    if not isinstance(spec, dict):
+        raise RunError(f"{path}: not a ganforge checkpoint (no generator_spec)")
+    weights = state["ema"] if use_ema else state["generator"]
+    g = rebuild_generator(spec.get("family"), spec.get("init"), weights, state.get("train_classes"), path)
     # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
     return recalibrated(g) if use_ema else g
 

@@ -344,8 +344,11 @@ def report(run: str, out: str | None) -> None:
               help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage), modes "
                    "(Stacked MNIST: modes covered of 1,000 and KL to uniform)")
 @click.option("--features", type=str, default="auto", show_default=True,
-              help="inception, classifier, a TorchScript file, or auto (inception when its weights are cached)")
-@click.option("--inception", type=click.Path(dir_okay=False), default=None, help="inception-2015-12-05.pt to use")
+              help="inception, classifier, a TorchScript file (it runs the code inside: only a file you "
+                   "trust), or auto (inception when its weights are cached)")
+@click.option("--inception", type=click.Path(dir_okay=False), default=None,
+              help="inception-2015-12-05.pt to use (TorchScript, which runs the code inside: only a file "
+                   "you trust)")
 @click.option("--checkpoint", type=str, default=None,
               help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
 @click.option("--data-dir", type=str, default=None, help="the dataset's files (default: the run's --data-dir)")

@@ -250,7 +250,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:  # binary or non-UTF-8 bytes: not YAML either
         raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
@@ -307,7 +307,9 @@ def base_type(f: dataclasses.Field) -> tuple[type, bool]:
 def coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
     """Check and convert a value read from YAML or a flag to the field's type."""
     if value is None:
-        return None
+        if type(None) in typing.get_args(typing.get_type_hints(Config)[f.name]):
+            return None
+        raise ConfigError(f"{source}: {f.name} needs a value, got none (an empty or null entry)")
     tp, is_list = base_type(f)
     try:
         if is_list:

@@ -17,5 +17,9 @@ class RunError(GanforgeError):
     """A run directory or checkpoint is missing, mismatched or corrupt."""
 
 
+class StorageError(GanforgeError):
+    """A file could not be written (disk full, quota, file-size limit); the previous version is intact."""
+
+
 class TrainingDiverged(GanforgeError):
     """A loss became non-finite; the last good checkpoint is kept."""

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .files import atomic_path
+
 MIN_TILE = 32  # tiles smaller than this are upscaled (nearest) so 8×8 digits stay visible
 
 
@@ -76,7 +78,8 @@ def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | N
     """Write a PNG grid (see ``grid_image``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid_image(images, nrow, numbered, numbers).save(path)
+    with atomic_path(path) as tmp:  # a sample grid is never left torn by a kill or a full disk
+        grid_image(images, nrow, numbered, numbers).save(tmp)
     return path
 
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
-from .checkpoint import generator_from_checkpoint
+from .checkpoint import generator_from_checkpoint, rebuild_generator
 from .config import Config, flag
 from .device import resolve_device
 from .errors import RunError
-from .files import atomic_path
-from .models import Generator, generator_from_spec
+from .files import FileLock, atomic_path
+from .models import Generator
 
 
 @dataclass(frozen=True)
@@ -68,27 +70,70 @@ class RunDir:
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run directory")
         if not run.config_path.is_file():
-            raise RunError(f"{run.path}: not a ganforge run (no config.yaml)")
+            raise RunError(f"{run.path}: not a ganforge run (no config.yaml); if a training was stopped "
+                           f"before it wrote one, start it again with --out {run.path}")
         return run
 
     @classmethod
-    def create(cls, config: Config) -> RunDir:
-        """A fresh directory for a new run: ``config.out``, or a new name under runs/. Never overwrites."""
+    def create(cls, config: Config, hold: contextlib.ExitStack | None = None) -> RunDir:
+        """A fresh directory for a new run: ``config.out``, or a new name under runs/. Never overwrites.
+
+        With ``hold``, the run's lock (``lock``) is taken before the directory is checked and filled, and
+        stays held by ``hold``: of two trainings started on one --out at once, the second is refused.
+        """
         if config.out is not None:
-            path = Path(config.out)
-            if path.exists() and (not path.is_dir() or any(path.iterdir())):
-                raise RunError(f"--out: {path} already exists; continue it with --resume {path} or pick another --out")
+            run = cls(Path(config.out))
+            run._refuse_unless_new()
+            run.path.mkdir(parents=True, exist_ok=True)
         else:
-            stem = f"runs/{config.dataset}-{config.model}{'-cond' if config.conditional else ''}"
-            path, n = Path(stem), 1
-            while path.exists():
-                n += 1
-                path = Path(f"{stem}-{n}")
-        run = cls(path)
-        for d in (run.path, run.checkpoints, run.samples):
-            d.mkdir(parents=True, exist_ok=True)
-        config.replace(out=str(path)).save(run.config_path)
+            stem, n = f"runs/{config.dataset}-{config.model}{'-cond' if config.conditional else ''}", 1
+            while True:  # mkdir claims a name atomically: concurrent trainings get different ones
+                run = cls(Path(stem if n == 1 else f"{stem}-{n}"))
+                try:
+                    run.path.mkdir(parents=True)
+                    break
+                except FileExistsError:
+                    n += 1
+        if hold is not None:
+            hold.enter_context(run.lock())
+            run._refuse_unless_new(locked=True)  # again: a training may have filled it before we held it
+        for d in (run.checkpoints, run.samples):
+            d.mkdir(exist_ok=True)
+        config.replace(out=str(run.path)).save(run.config_path)
         return run
+
+    def _refuse_unless_new(self, locked: bool = False) -> None:
+        """--out may be missing, empty, or what a training killed before writing config.yaml left (hidden
+        temporary files, empty folders); anything else is refused (``locked``: we hold the run's lock)."""
+        if not self.path.exists():
+            return
+        if self.path.is_dir() and all(p.name.startswith(".") or (p.is_dir() and not any(p.iterdir()))
+                                      for p in self.path.iterdir()):
+            return
+        if self.config_path.is_file() and not locked:
+            with contextlib.suppress(OSError), self.lock():  # a run being trained: the refusal names who
+                pass
+        raise RunError(f"--out: {self.path} already exists; continue it with --resume {self.path} or pick "
+                       "another --out")
+
+    def remove_leftovers(self) -> None:
+        """Delete the temporary files (``.NAME.PID.tmp.EXT``, see files.atomic_path) that writers killed
+        mid-write left in the run; only the process that holds the run's lock may call this."""
+        patterns = [(self.checkpoints, ".*.tmp*"), (self.samples, ".*.tmp*")]
+        patterns += [(self.path, f".{p.stem}.*.tmp{p.suffix}")
+                     for p in (self.config_path, self.metrics, self.generator)]
+        for directory, pattern in patterns:
+            for leftover in directory.glob(pattern):
+                leftover.unlink(missing_ok=True)
+
+    def lock(self) -> FileLock:
+        """Held by the process that trains this run (rank 0 under torchrun), for the whole training; taking it
+        while another process trains the run is a RunError that names that process."""
+        def refuse(holder: str) -> None:
+            raise RunError(f"{self.path} is being trained by {holder}; wait for it to finish or stop it "
+                           "first")
+
+        return FileLock(self.path / ".lock", refuse)
 
 
 def resume_config(run: RunDir, overrides: dict[str, Any]) -> Config:
@@ -111,9 +156,22 @@ def export_generator(generator: Generator, path: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"ganforge_family": generator.family, "ganforge_init": json.dumps(generator.init_kwargs),
             "ganforge_classes": json.dumps(generator.classes)}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    # Bytes first, written by a plain write: safetensors' own file writer hides a full disk's errno.
+    data = _sorted_metadata(safetensors_bytes(state, metadata=meta))
+    with atomic_path(path, "free some space, then export it again (ganforge train --resume RUN)") as tmp:
+        tmp.write_bytes(data)
     return path
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """safetensors writes the metadata in hash order, which changes from process to process; sorted, one
+    generator always makes the same bytes (a run resumed after a crash exports what a straight run does)."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the tensor data stays 8-byte aligned, as safetensors lays it out
+    return len(text).to_bytes(8, "little") + text + data[8 + n:]
 
 
 def read_generator_file(path: Path) -> Generator:
@@ -123,13 +181,14 @@ def read_generator_file(path: Path) -> Generator:
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise RunError(f"{path}: cannot read generator weights ({e}); re-export it or pass --checkpoint") from None
-    if "ganforge_family" not in meta:
+    if "ganforge_family" not in meta or "ganforge_init" not in meta:
         raise RunError(f"{path}: not a ganforge generator (no ganforge metadata)")
-    g = generator_from_spec(meta["ganforge_family"], json.loads(meta["ganforge_init"]))
-    g.load_state_dict(state)
-    if g.takes_labels:  # files written before the trained classes were recorded: all classes
-        g.classes = json.loads(meta.get("ganforge_classes", "null")) or None
-    return g
+    try:
+        init = json.loads(meta["ganforge_init"])
+        classes = json.loads(meta.get("ganforge_classes", "null"))  # older files: all classes
+    except ValueError:
+        raise RunError(f"{path}: corrupt ganforge metadata; re-export it or pass --checkpoint") from None
+    return rebuild_generator(meta["ganforge_family"], init, state, classes, path)
 
 
 def checkpoint_path(run: RunDir, checkpoint: str) -> Path:

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import struct
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -28,6 +29,9 @@ ORIENTATION = 0x0112  # the EXIF tag
 WHITE = (255, 255, 255)
 BACKGROUNDS = {"white": WHITE, "black": (0, 0, 0)}
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+# Pillow's TIFF tag reader (EXIF included) warns about damaged tags and skips them; the image still decodes,
+# so it is not worth two lines of stderr per file (decoding runs in threads, where catch_warnings is unsafe).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
 def parse_background(text: str) -> tuple[int, int, int]:

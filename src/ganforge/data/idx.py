@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -20,25 +22,41 @@ IDX_FILES = {
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file, gzipped or not, checking the magic number and the payload size."""
+    """Read an IDX file, gzipped or not, checking the magic number and the payload size.
+
+    The payload is read no further than the header says (and one byte more, to catch padding), so neither a
+    gzip bomb nor a header claiming 2^31 images can make it allocate more than the file really holds.
+    """
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        with gzip.open(path) if gzipped else open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES:
+                raise DataError(f"{path}: not an IDX file (bad magic number {head.hex()})")
+            dims = f.read(4 * head[3])
+            shape = tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
+            dtype = np.dtype(_DTYPES[head[2]])
+            size = math.prod(shape) * dtype.itemsize
+            payload = _read_at_most(f, size + 1)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: not a valid gzip file ({e}); delete it and download it again") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_DTYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataError(f"{path}: truncated or padded IDX file ({len(raw)} bytes, header says {expected})")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    expected = 4 + 4 * head[3] + size
+    if len(dims) != 4 * head[3] or len(payload) != size:
+        found = f"more than {expected}" if len(payload) > size else str(4 + len(dims) + len(payload))
+        raise DataError(f"{path}: truncated or padded IDX file ({found} bytes, header says {expected})")
+    return np.frombuffer(payload, dtype=dtype).reshape(shape)
+
+
+def _read_at_most(f: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes, read in pieces: ``f.read(n)`` allocates ``n`` first, whatever the file holds."""
+    parts = []
+    while n > 0 and (part := f.read(min(n, 1 << 24))):
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
 
 
 def find_idx_file(data_dir: Path, stem: str) -> Path:

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import ast
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
 
-def allocate(path: Path | None, shape: tuple[int, ...]) -> np.ndarray:
-    """A writable uint8 array of ``shape``: a memory-mapped ``.npy`` at ``path``, or in memory when None."""
+def allocate(path: Path | None, shape: tuple[int, ...], dtype: np.dtype | type = np.uint8) -> np.ndarray:
+    """A writable array of ``shape``: a memory-mapped ``.npy`` at ``path``, or in memory when None."""
     if path is None:
-        return np.empty(shape, dtype=np.uint8)
-    return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+        return np.empty(shape, dtype=dtype)
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    if hasattr(os, "posix_fallocate"):
+        # Reserve the blocks now: on a full disk this raises OSError(ENOSPC), where writing the pages of a
+        # sparse file later would kill the process with SIGBUS.
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    return array
+
+
+def save(path: Path, array: np.ndarray) -> None:
+    """``np.save``, except that a full disk raises OSError with its errno (np.save's short write has none)."""
+    out = allocate(path, array.shape, array.dtype)
+    out[...] = array
+    out.flush()
 
 
 def trim(path: Path, n: int) -> np.ndarray:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,8 @@ CHANNELS = (1, 3)
 
 
 def _nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if 0 in images.shape:
+        raise DataError(f"{path}: images has shape {images.shape}: no images, or images without pixels")
     if images.ndim == 3:
         return images[:, None]
     if images.ndim == 4:
@@ -31,14 +32,26 @@ def load_npz(path: Path) -> ImageData:
         raise DataError(f"--data-dir: {path} is not a file; for --dataset npz point it at an .npz file")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if "images" not in npz.files:
-                raise DataError(f"{path}: no 'images' array (it has {', '.join(npz.files) or 'none'}); "
-                                "save with np.savez(path, images=..., labels=...)")
-            images = npz["images"]
-            labels = npz["labels"] if "labels" in npz.files else None
-            names = tuple(str(n) for n in npz["class_names"]) if "class_names" in npz.files else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+            files = npz.files
+            arrays = {k: npz[k] for k in ("images", "labels", "class_names") if k in files}
+    # Any exception: numpy's zip and .npy readers raise whatever damaged bytes lead to (fuzzing found
+    # zlib.error, SyntaxError and tokenize.TokenError from the .npy header, BadZipFile, EOFError, ValueError).
+    except Exception as e:
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    if "images" not in arrays:
+        raise DataError(f"{path}: no 'images' array (it has {', '.join(files) or 'none'}); "
+                        "save with np.savez(path, images=..., labels=...)")
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):  # a member without the .npy header is returned as raw bytes
+            raise DataError(f"{path}: {name} is not a numpy array")
+    images, labels, names = arrays["images"], arrays.get("labels"), arrays.get("class_names")
+    if names is not None:
+        try:
+            if names.ndim != 1:
+                raise ValueError(f"shape {names.shape}")
+            names = tuple(str(n) for n in names)
+        except (ValueError, SystemError) as e:  # numpy raises SystemError for characters beyond U+10FFFF
+            raise DataError(f"{path}: class_names must be a 1-D array of names ({e})") from None
     if images.dtype != np.uint8:
         raise DataError(f"{path}: images must be uint8 (0..255), got {images.dtype}; convert floats in [0, 1] "
                         "with (x * 255).round().astype(np.uint8)")

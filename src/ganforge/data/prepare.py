@@ -3,8 +3,9 @@
 One cache folder per (source, split, data directory, preparation options) under
 ``cache_root()/prepared``. Its ``manifest.json`` also records a fingerprint of the input files (path,
 size, modification time), so a changed input makes the entry stale and it is rebuilt in place. An entry
-is built in a temporary folder and renamed into place only when complete, so a crash or a concurrent
-build never leaves a half-written cache that looks valid; one that fails its checks is rebuilt.
+is built in a temporary folder and renamed into place only when complete, so a crash never leaves a
+half-written cache that looks valid; one that fails its checks is rebuilt. A lock per entry makes a second
+process that wants the same entry wait for the first one's build and reuse it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import numpy as np
 
 from ..download import cache_root
 from ..errors import DataError
+from ..faults import kill_point
+from ..files import FileLock, no_space_is_an_error
+from . import npyfile
 from .base import ImageData, PrepOptions
 from .decode import warn_skipped
 
@@ -68,9 +72,20 @@ def prepared(name: str, split: str, data_dir: Path | None, opts: PrepOptions, in
     params = cache_params(name, split, data_dir, opts, recipe)
     key = _digest({**params, "inputs": fingerprint(inputs)})
     target = entry_dir(params)
-    data = open_entry(target, key)
-    if data is None:
-        return _build(target, params, key, build)  # decoding already warned about (or refused) bad images
+    lock: FileLock | None = FileLock(target.with_name(f".{target.name}.lock"), lambda holder: log.info(
+        "waiting for %s, which is preparing %s", holder, target))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError:
+        lock = None  # a read-only cache: nothing to lock, and _build prepares in memory
+    try:
+        data = open_entry(target, key)
+        if data is None:  # decoding already warned about (or refused) bad images
+            return _build(target, params, key, build, locked=lock is not None)
+    finally:
+        if lock is not None:
+            lock.release()
     if data.skipped:  # reused: say again what the preparation left out
         if opts.strict:
             raise DataError(f"{data.skipped[0]} (unreadable image; remove it or drop --strict to skip it)")
@@ -106,8 +121,12 @@ def open_entry(directory: Path, key: str) -> ImageData | None:
         return None
 
 
-def _build(target: Path, params: dict[str, Any], key: str, build: Builder) -> ImageData:
+def _build(target: Path, params: dict[str, Any], key: str, build: Builder, locked: bool) -> ImageData:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    if locked:  # no other process is building this entry: temporary folders of killed builds can go
+        for stale in target.parent.glob(f".{target.name}.*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -115,20 +134,25 @@ def _build(target: Path, params: dict[str, Any], key: str, build: Builder) -> Im
         log.warning("cannot write the prepared cache under %s (%s); preparing in memory. Set GANFORGE_DATA "
                     "to a writable folder to prepare once", prepared_root(), e)
         return build(None)
+    advice = ("free some space there, or set GANFORGE_DATA to a folder on a disk with room (the datasets "
+              "prepared before are unaffected)")
     try:
-        t0 = time.perf_counter()
-        data = build(tmp / "images.npy")
-        if not (isinstance(data.images, np.memmap) and Path(data.images.filename) == tmp / "images.npy"):
-            np.save(tmp / "images.npy", np.ascontiguousarray(data.images))
-        if data.labels is not None:
-            np.save(tmp / "labels.npy", np.asarray(data.labels, dtype=np.int64))
-        manifest = {"key": key, "params": params, "shape": list(data.images.shape),
-                    "labelled": data.labels is not None,
-                    "class_names": list(data.class_names) if data.class_names else None,
-                    "skipped": list(data.skipped), "seconds": round(time.perf_counter() - t0, 3)}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))  # written last: marks the entry complete
-        del data
-        _swap_into_place(tmp, target)
+        with no_space_is_an_error(target, advice):
+            t0 = time.perf_counter()
+            data = build(tmp / "images.npy")
+            if not (isinstance(data.images, np.memmap) and Path(data.images.filename) == tmp / "images.npy"):
+                npyfile.save(tmp / "images.npy", data.images)
+            if data.labels is not None:
+                npyfile.save(tmp / "labels.npy", np.asarray(data.labels, dtype=np.int64))
+            kill_point("prepare")
+            manifest = {"key": key, "params": params, "shape": list(data.images.shape),
+                        "labelled": data.labels is not None,
+                        "class_names": list(data.class_names) if data.class_names else None,
+                        "skipped": list(data.skipped), "seconds": round(time.perf_counter() - t0, 3)}
+            # Written last: marks the entry complete.
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            del data
+            _swap_into_place(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     data = open_entry(target, key)

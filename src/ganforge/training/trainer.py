@@ -7,7 +7,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from ..config import Config
 from ..data import ImageData, load_config_dataset, make_batcher
 from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
+from ..files import append_line, atomic_write
 from ..images import save_grid
 from ..losses import make_objective
 from ..metrics.evaluate import parse_metrics
@@ -250,7 +251,7 @@ class Trainer:
             bar.close()
             if self.step > start_step or not self.run.latest.exists():
                 self.save(elapsed())
-                self.save_samples()
+            self.save_samples()  # also when resumed at the end: a kill may have come before the last grid
             self.export()
             self.outputs.close()
         return Run(self.run.path, self.step, stopped_by, last_row)
@@ -264,8 +265,8 @@ class Trainer:
         if self.world.main:
             if alarm:
                 log.warning("step %d: %s", row["step"], alarm)
-            with open(self.run.metrics, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_line(self.run.metrics, json.dumps(row),
+                        f"free some space, then continue with --resume {self.run.path}")
             self.outputs.row(row)
         return alarm
 
@@ -334,13 +335,21 @@ def _batch_std(x: torch.Tensor) -> torch.Tensor:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows logged after the checkpoint we resume from (a crash can leave some behind)."""
+    """Drop rows logged after the checkpoint we resume from, which the resumed run logs again, and a last row
+    that a kill tore mid-write. Rewritten atomically, so a crash leaves the old file or the new one."""
     if not path.exists():
         return
-    rows = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
-    if len(kept) != len(rows):
-        path.write_text("".join(r + "\n" for r in kept))
+    text = path.read_text(errors="replace")
+    kept = []
+    for line in text.splitlines():
+        try:
+            keep = json.loads(line)["step"] <= step
+        except (ValueError, KeyError, TypeError):
+            keep = False  # torn by a kill, or not a row
+        if keep:
+            kept.append(line + "\n")
+    if "".join(kept) != text:
+        atomic_write(path, "".join(kept))
 
 
 class _StopFlag:
@@ -377,22 +386,29 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
     Under torchrun every process calls this; rank 0 alone creates and writes the run directory.
     """
     parse_metrics(config.eval_metrics, "--eval-metrics")  # names from the metric registry, before any work
-    with distributed.process_group(resolve_device(config.device)) as world:
+    # ``held``: the run's lock, which rank 0 takes before touching the run and keeps until training ends.
+    with distributed.process_group(resolve_device(config.device)) as world, ExitStack() as held:
         if resume is not None:
-            def open_run() -> tuple[str, dict[str, Any]]:
+            def open_run() -> tuple[str, dict[str, Any], bool]:
                 run = RunDir.open(resume)
-                if not run.latest.is_file():
-                    raise RunError(f"{run.path}: no checkpoints/latest.pt to resume from")
+                held.enter_context(run.lock())
+                run.remove_leftovers()
+                if not run.latest.is_file():  # killed before its first checkpoint: the run starts over
+                    log.info("%s has no checkpoint yet; training it from step 0", run.path)
+                    _truncate_metrics(run.metrics, 0)
+                    config.save(run.config_path)
+                    return str(run.path), config.to_dict(), False
                 resized = _keep_global_batch(config, load_checkpoint(run.latest), world.world_size)
                 resized.save(run.config_path)
-                return str(run.path), resized.to_dict()
+                return str(run.path), resized.to_dict(), True
         else:
-            def open_run() -> tuple[str, dict[str, Any]]:
-                run = RunDir.create(config)
-                return str(run.path), run.config().to_dict()
-        path, config_dict = world.on_main(open_run)
+            def open_run() -> tuple[str, dict[str, Any], bool]:
+                run = RunDir.create(config, held)
+                run.remove_leftovers()
+                return str(run.path), run.config().to_dict(), False
+        path, config_dict, from_checkpoint = world.on_main(open_run)
         run, config = RunDir(Path(path)), Config.from_dict(config_dict)
-        trainer = Trainer(config, run, resume=resume is not None, data=data, progress=progress)
+        trainer = Trainer(config, run, resume=from_checkpoint, data=data, progress=progress)
         if world.main:
             log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
                      "conditional" if config.conditional else
