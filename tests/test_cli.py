@@ -116,3 +116,13 @@ def test_python_m_ganforge_help():
 
     done = subprocess.run([sys.executable, "-m", "ganforge", "train", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--label-smoothing" in done.stdout and "--time-limit" in done.stdout
+
+
+@pytest.mark.parametrize("args", [["--dataset", "folder", "--data-dir", "/nonexistent/dir"],
+                                  ["--background", "purple", "--dataset", "mnist", "--data-dir", "/nonexistent"],
+                                  ["--eval-metrics", "fd"]])
+def test_a_run_that_cannot_start_leaves_no_directory(capsys, tmp_path, args):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--out", str(out), "--steps", "1", "--no-progress", *args)
+    assert_one_line_error(code, err, "")
+    assert not out.exists()  # so the same command, corrected, starts the run

@@ -21,16 +21,21 @@ ROW_TAGS = {"loss_d": "Loss/D", "loss_g": "Loss/G", "d_real": "D/real", "d_fake"
 NOT_METRICS = ("step", "seconds", "n")  # numbers of a row that are neither statistics nor scores
 
 
+def summary_writer() -> type:
+    """torch's SummaryWriter, or the one-line reason it is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError('--tensorboard needs the tensorboard package: pip install "ganforge[tensorboard]"') from None
+    return SummaryWriter
+
+
 class TensorBoardLog:
     """A ``SummaryWriter`` on ``directory``. ``start_step``: the step a resumed run continues from; events
     logged past it by the interrupted attempt are hidden, as metrics.jsonl drops their rows."""
 
     def __init__(self, directory: Path, start_step: int = 0) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError('--tensorboard needs the tensorboard package: pip install "ganforge[tensorboard]"') from None
-        self.writer = SummaryWriter(str(directory), purge_step=start_step + 1 if start_step else None, flush_secs=30)
+        self.writer = summary_writer()(str(directory), purge_step=start_step + 1 if start_step else None, flush_secs=30)
         self.image_step: int | None = None
 
     def row(self, row: dict[str, Any]) -> None:

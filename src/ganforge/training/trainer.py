@@ -32,6 +32,7 @@ from . import distributed, performance
 from .alarms import Alarms
 from .ema import EMA
 from .outputs import RunOutputs
+from .tensorboard import summary_writer
 
 log = logging.getLogger("ganforge")
 
@@ -385,7 +386,12 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
 
     Under torchrun every process calls this; rank 0 alone creates and writes the run directory.
     """
-    parse_metrics(config.eval_metrics, "--eval-metrics")  # names from the metric registry, before any work
+    # What can fail on the options or the data fails here, before a run directory exists to be left behind.
+    parse_metrics(config.eval_metrics, "--eval-metrics")
+    if config.tensorboard:
+        summary_writer()
+    if data is None:
+        data = load_config_dataset(config, "train", progress=progress)
     # ``held``: the run's lock, which rank 0 takes before touching the run and keeps until training ends.
     with distributed.process_group(resolve_device(config.device)) as world, ExitStack() as held:
         if resume is not None:
