@@ -75,6 +75,10 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "mlp": ("paper", {"model": "mlp"}),
     "color": ("color", {}),
     "color-cond": ("color", {"conditional": True}),
+    # The relativistic pairing loss of R3GAN (--loss rpgan, R1 + R2 at --r1-gamma) in place of fast's hinge.
+    "fast-rpgan": ("fast", {"loss": "rpgan", "r1_gamma": 0.1}),
+    "fast-rpgan-g1": ("fast", {"loss": "rpgan", "r1_gamma": 1.0}),
+    "fast-rpgan-nosn": ("fast", {"loss": "rpgan", "r1_gamma": 1.0, "d_norm": "none"}),
     # The color preset's screen on 64×64 emoji (docs/presets.md): width, learning rate, augmentation, loss.
     "color-w32": ("color", {"ngf": 32, "ndf": 32}),
     "color-w32-lr1e-3": ("color", {"ngf": 32, "ndf": 32, **LR(1e-3)}),
