@@ -272,7 +272,7 @@ def evaluate_samples(path: str | Path, samples: str | Path, metrics: str | Seque
                      features: str = "auto", inception: str | Path | None = None,
                      data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
     """Score the images of an .npz (``images``, optional ``labels``) against the training data of the run at
-    ``path``: the files a user or a judge already has, not fresh samples. Nothing is written."""
+    ``path``: the files a user already has or hands on, not fresh samples. Nothing is written."""
     from ..data.npz import load_npz
     from ..device import resolve_device
     from ..runs import RunDir
