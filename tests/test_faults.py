@@ -234,7 +234,10 @@ def test_full_disk_during_a_prepare_keeps_the_other_caches(tmp_path, monkeypatch
     assert [p for p in (cache / "prepared").iterdir() if p.is_dir()] == [entry]  # no half-built entry
     assert main(["train", "--resume", str(tmp_path / "a"), "--steps", "2", "--no-progress"]) == 0
     assert (entry / "images.npy").stat().st_mtime_ns == stamp  # reused as it was
-    assert main(["train", "--resume", str(tmp_path / "b"), "--no-progress"]) == 0  # with room, b starts over
+    assert not (tmp_path / "b").exists()  # a run that could not start leaves no directory behind
+    assert main(["train", "--dataset", "npz", "--data-dir", str(big), "--out", str(tmp_path / "b"),
+                 "--steps", "1", *TINY]) == 0  # with room, the same command builds the cache and trains
+    assert len([p for p in (cache / "prepared").iterdir() if p.is_dir()]) == 2
 
 
 # -- untrusted files -----------------------------------------------------------------------------------------
