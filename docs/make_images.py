@@ -91,7 +91,7 @@ def main() -> None:
 
     mnist, emoji = runs / "mnist-fast", runs / "emoji-color"
     train(mnist, ["--dataset", "mnist", "--data-dir", args.mnist, "--preset", "fast"], MNIST_SECONDS, args.quick)
-    train(emoji, ["--dataset", "folder", "--data-dir", args.emoji, "--preset", "color", "--image-size", 32],
+    train(emoji, ["--dataset", "folder", "--data-dir", args.emoji, "--preset", "color", "--image-size", 64],
           EMOJI_SECONDS, args.quick)
 
     labelled = load_generator(mnist, device="cpu").takes_labels  # --preset fast: G sees the class
