@@ -180,6 +180,20 @@ def test_text_is_escaped_and_torn_lines_skipped(tmp_path):
     assert 'data-points="2"' in html and "steps 600–650" in html
 
 
+def test_d_outputs_are_drawn_on_their_own_scale_beyond_bce(tmp_path):
+    """BCE logs D's outputs as probabilities (a 0-1 axis); hinge logs raw critic values, here negative."""
+    row = dict(step=600, seconds=1.0, img_per_s=10.0, loss_d=1.0, loss_g=1.0, d_real=0.6, d_fake=-0.8, diversity=1.0)
+    ticks = {}
+    for loss in ("bce", "hinge"):
+        run = RunDir.create(tiny_config(tmp_path / loss, loss=loss))
+        run.metrics.write_text(json.dumps(row) + "\n" + json.dumps({**row, "step": 650, "d_fake": -0.9}) + "\n")
+        svg = re.search(r'<svg class="chart"[^>]*data-chart="d_outputs" data-axis="step".*?</svg>',
+                        render_report(run.path), re.S).group(0)
+        ticks[loss] = [float(t) for t in re.findall(r'class="ytick">([^<]+)<', svg)]
+    assert min(ticks["bce"]) == 0 and max(ticks["bce"]) == 1
+    assert min(ticks["hinge"]) < 0 < max(ticks["hinge"])  # the axis reaches down to the negative values
+
+
 def test_long_runs_are_subsampled_and_say_so(tmp_path):
     run = RunDir.create(tiny_config(tmp_path))
     n_rows = MAX_POINTS + 500
