@@ -31,6 +31,7 @@ from .checkpoint import discriminator_from_state, load_checkpoint
 from .data import ImageData, load_dataset
 from .device import resolve_device
 from .errors import ConfigError, DataError, RunError
+from .files import atomic_write
 from .images import pixels_to_float
 from .models import Discriminator
 from .runs import RunDir, checkpoint_path
@@ -180,7 +181,7 @@ def probe(run: str | Path, dataset: str | None = None, data_dir: str | None = No
         seconds=0.0,
     )
     result = replace(result, seconds=round(time.perf_counter() - t0, 2))
-    (rundir.path / "probe.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write(rundir.path / "probe.json", json.dumps(result.to_dict(), indent=2) + "\n")
     return result
 
 
