@@ -80,6 +80,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "mlp": ("paper", {"model": "mlp"}),
     "color": ("color", {}),
     "color-cond": ("color", {"conditional": True}),
+    "color-cond-ms0": ("color", {"conditional": True, "mode_seeking": 0.0, "mismatch": 0.0}),
     "color-rpgan": ("color", {"loss": "rpgan", "r1_gamma": 0.1}),
     # The relativistic pairing loss of R3GAN (--loss rpgan, R1 + R2 at --r1-gamma) in place of fast's hinge.
     "fast-rpgan": ("fast", {"loss": "rpgan", "r1_gamma": 0.1}),

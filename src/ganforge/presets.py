@@ -19,7 +19,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  mode_seeking=0.5, mismatch=0.5, label_assist=True),
     # 32×32 and 64×64 colour images (emoji, CIFAR-10, CelebA): fast's hinge + spectral-norm D at 3/8 width and 12×
     # the paper's learning rate, with SN-GAN's 128-d z, and DiffAugment's translation alone: on a few thousand
-    # images it helps D more than it costs, while colour and cutout slowed G more than they helped.
+    # images it helps D more than it costs, while colour and cutout slowed G more than they helped. --conditional
+    # runs get fast's mode seeking and matching-aware D (unconditional ones are untouched by either).
     "color": dict(loss="hinge", d_norm="spectral", lr_g=2.4e-3, lr_d=2.4e-3, beta1=0.0, beta2=0.99, ngf=24, ndf=24,
-                  z_dim=128, augment=["translation"]),
+                  z_dim=128, augment=["translation"], mode_seeking=0.5, mismatch=0.5),
 }
