@@ -126,3 +126,14 @@ def test_a_run_that_cannot_start_leaves_no_directory(capsys, tmp_path, args):
     code, _, err = run_cli(capsys, "train", "--out", str(out), "--steps", "1", "--no-progress", *args)
     assert_one_line_error(code, err, "")
     assert not out.exists()  # so the same command, corrected, starts the run
+
+
+def test_evaluation_results_line_up_whatever_the_longest_name():
+    from ganforge.cli import format_result
+
+    result = {"features_detail": "classifier", "n": 26000, "checkpoint": "generator.safetensors", "modes": 1000,
+              "modes_kl": 0.25, "classes_expected": 1000, "fid": 3.0, "fid_std": 0.1}
+    rows = format_result(result).splitlines()[2:]
+    assert [r.split()[0] for r in rows] == ["modes", "modes_kl", "classes_expected", "fid"]
+    assert len({r.index(r.split()[1]) for r in rows}) == 1  # every value starts in one column
+    assert rows[2].split()[1] == "1000" and rows[3].endswith("3.0000 ± 0.1000")

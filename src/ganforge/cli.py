@@ -384,12 +384,12 @@ def evaluate(run: str, n: int | None, metrics: str, features: str, inception: st
 def format_result(result: dict[str, Any]) -> str:
     lines = [f"features: {result['features_detail']}", f"samples:  {result['n']} generated ({result['checkpoint']})"]
     skip = {"features", "features_detail", "n", "checkpoint"}
-    for key, value in result.items():
-        if key in skip or key.endswith("_std"):
-            continue
-        std = result.get(f"{key}_std")
+    keys = [k for k in result if k not in skip and not k.endswith("_std")]
+    width = max(map(len, keys), default=0) + 2  # values in one column, however long the longest name
+    for key in keys:
+        value, std = result[key], result.get(f"{key}_std")
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        lines.append(f"  {key:<16}{shown}{f' ± {std:.4f}' if std is not None else ''}")
+        lines.append(f"  {key:<{width}}{shown}{f' ± {std:.4f}' if std is not None else ''}")
     return "\n".join(lines)
 
 
