@@ -86,9 +86,9 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-rpgan": ("fast", {"loss": "rpgan", "r1_gamma": 0.1}),
     "fast-rpgan-g1": ("fast", {"loss": "rpgan", "r1_gamma": 1.0}),
     "fast-rpgan-no-assist": ("fast", {"loss": "rpgan", "r1_gamma": 0.1, **NO_ASSIST}),
+    "fast-rpgan-nosn": ("fast", {"loss": "rpgan", "r1_gamma": 1.0, "d_norm": "none"}),
     # Minibatch standard deviation at three group sizes, for mode coverage on unlabelled data.
     **{f"fast-mbstd{g}-no-assist": ("fast", {"mbstd": g, **NO_ASSIST}) for g in (2, 4, 8)},
-    "fast-rpgan-nosn": ("fast", {"loss": "rpgan", "r1_gamma": 1.0, "d_norm": "none"}),
     # The color preset's screen on 64×64 emoji (docs/presets.md): width, learning rate, augmentation, loss.
     "color-w32": ("color", {"ngf": 32, "ndf": 32, **ALL_AUG, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
                             "beta2": 0.999}),

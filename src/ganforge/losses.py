@@ -33,6 +33,7 @@ class AdversarialLoss:
     relativistic = False  # G's loss compares fakes with reals, so it needs D's logits on real images too
     saturated: tuple[float, float] | None = None  # alarm: d_real above the first while d_fake is below the second
     failing: tuple[float, float] | None = None  # alarm: d_real below the first while d_fake is above the second
+    output_range: tuple[float, float] | None = None  # bounds of ``output``, where it has them (the report's axis)
 
     def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -59,6 +60,7 @@ class NonSaturatingBCE(AdversarialLoss):
     name = "bce"
     saturated = (0.99, 0.01)
     failing = (0.2, 0.8)
+    output_range = (0.0, 1.0)  # probabilities
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         self.real_target = 1.0 - label_smoothing

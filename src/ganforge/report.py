@@ -27,6 +27,7 @@ from .errors import GanforgeError, RunError
 from .files import atomic_write
 from .images import grid_image
 from .latent import class_sweep, latents_for_seeds
+from .losses import LOSSES
 from .metrics.evaluate import METRICS
 from .runs import RunDir, load_generator
 from .sampling import sample_grid
@@ -38,11 +39,11 @@ MAX_SWEEP_CLASSES = 16
 COLORS = ("#1f6fb4", "#d9480f", "#2b8a3e", "#7048e8")
 SAMPLE_FILE = re.compile(r"^step-(\d+)\.png$")
 
-# (id, title, [(metrics.jsonl key, legend)], fixed y range; D's outputs' only for the BCE loss)
+# (id, title, [(metrics.jsonl key, legend)], fixed y range); D's outputs take their loss's output_range
 TRAIN_CHARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...], tuple[float, float] | None], ...] = (
     ("losses", "Losses", (("loss_d", "D loss"), ("loss_g", "G loss")), None),
     ("d_outputs", "D(x) and D(G(z))", (("d_real", "D(x): mean on real"), ("d_fake", "D(G(z)): mean on fake")),
-     (0.0, 1.0)),
+     None),
     ("diversity", "Diversity: spread of the fakes / spread of the reals", (("diversity", "diversity"),), None),
     ("speed", "Speed", (("img_per_s", "images per second"),), None),
 )
@@ -342,9 +343,9 @@ def _curves_section(d: RunData) -> str:
     note = "" if len(shown) == len(rows) else (
         f'<p class="note">{len(rows)} rows, drawn as {len(shown)} evenly spaced points.</p>')
     spans = _alarm_spans(rows)
-    # D's outputs are probabilities under BCE alone; the other losses log raw critic values, of any sign.
-    probabilities = d.options.get("loss", "bce") == "bce"
-    charts = "".join(_chart_pair(c, title, shown, keys, y_range if probabilities or c != "d_outputs" else None, spans)
+    loss = LOSSES.get(d.options.get("loss", "bce"))  # d_real/d_fake are in its units: BCE's are probabilities
+    d_range = loss.output_range if loss else None
+    charts = "".join(_chart_pair(c, title, shown, keys, d_range if c == "d_outputs" else y_range, spans)
                      for c, title, keys, y_range in TRAIN_CHARTS)
     alarms = (f"<h3>Alarms</h3><p>Red bands on the curves mark the rows with an alarm.</p>"
               f"{_table([(s.steps, s.rows, s.message) for s in spans], ['when', 'rows', 'alarm'])}"
