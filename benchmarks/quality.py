@@ -89,6 +89,14 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "fast-rpgan-nosn": ("fast", {"loss": "rpgan", "r1_gamma": 1.0, "d_norm": "none"}),
     # Minibatch standard deviation at three group sizes, for mode coverage on unlabelled data.
     **{f"fast-mbstd{g}-no-assist": ("fast", {"mbstd": g, **NO_ASSIST}) for g in (2, 4, 8)},
+    # PacGAN packing (--pack N): D scores N images at once, for mode coverage on unlabelled data.
+    **{f"fast-pack{n}-no-assist": ("fast", {"pack": n, **NO_ASSIST}) for n in (2, 4)},
+    **{f"color-pack{n}": ("color", {"pack": n}) for n in (2, 4)},
+    # Around `color` on Stacked MNIST: width (both nets, or G alone), learning rate, batch size.
+    "color-w48": ("color", {"ngf": 48, "ndf": 48}),
+    "color-g48": ("color", {"ngf": 48}),
+    "color-lr1e-3": ("color", LR(1e-3)),
+    "color-b128": ("color", {"batch_size": 128}),
     # The color preset's screen on 64×64 emoji (docs/presets.md): width, learning rate, augmentation, loss.
     "color-w32": ("color", {"ngf": 32, "ndf": 32, **ALL_AUG, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
                             "beta2": 0.999}),

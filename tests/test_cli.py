@@ -35,6 +35,8 @@ def assert_one_line_error(code, err, text):
         (["train", "--mbstd", "-4"], "--mbstd must be non-negative, got -4"),
         (["train", "--mbstd", "1"], "--mbstd 1: a group of one image has no spread"),
         (["train", "--mismatch", "2"], "--mismatch must be in [0, 1], got 2.0"),
+        (["train", "--pack", "0"], "--pack must be at least 1, got 0"),
+        (["train", "--pack", "5"], "--pack 5: D scores packs of 5 images, so --batch-size must be a multiple"),
         (["train", "--batch-size", "1"], "--batch-size must be at least 2 (BatchNorm and the batch statistics"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["sample", "/nonexistent/run"], "no such run directory"),

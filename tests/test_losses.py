@@ -61,6 +61,24 @@ def test_penalties_on_a_linear_critic():
     assert r1_penalty(critic(x), x).item() == pytest.approx(norm**2, abs=1e-6)
 
 
+def test_penalties_take_one_gradient_norm_per_pack():
+    # A critic of packs of 2: D(pair) = sum(w * pair), so each pack's input gradient is w twice over and
+    # its squared norm 2·|w|²; per image it would be |w|², and the penalties below would differ.
+    from ganforge.models.base import pack_images
+
+    w = torch.full((1, 2, 2), 0.5)  # |w|² = 1
+
+    def critic(x, labels=None):
+        return (pack_images(x, 2) * w.repeat(2, 1, 1)).flatten(1).sum(1)
+
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    x = real.clone().requires_grad_(True)
+    logits = critic(x)
+    assert logits.shape == (2,)
+    assert r1_penalty(logits, x).item() == pytest.approx(2.0, abs=1e-6)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx((2**0.5 - 1) ** 2, abs=1e-6)
+
+
 def test_mode_seeking_penalty_is_latent_over_image_distance():
     z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [1.0, 3.0]])  # pairs (0, 2) and (1, 3): |dz| = 2, 1
     fake = torch.zeros(4, 1, 2, 2)

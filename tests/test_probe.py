@@ -116,3 +116,10 @@ def test_probe_errors(run, tmp_path, capsys):
     bare.mkdir()
     shutil.copy(ganforge.runs.RunDir.open(run).config_path, bare / "config.yaml")
     expect_error(["probe", str(bare)], capsys, "no checkpoints/latest.pt")
+
+
+def test_probe_refuses_a_packed_discriminator(tmp_path, capsys):
+    config = Config(dataset="digits", ngf=4, ndf=4, steps=1, batch_size=16, pack=2, device="cpu",
+                    out=str(tmp_path / "packed"))
+    packed = str(ganforge.train(config, progress=False).path)
+    expect_error(["probe", packed], capsys, "scores packs of 2 images (--pack 2)", "does not apply")

@@ -65,6 +65,9 @@ def test_spectral_norm_replaces_batchnorm_in_d():
         dict(conditional=True, mismatch=0.5, mode_seeking=0.5, loss="hinge", d_norm="spectral", r1_gamma=1.0),
         dict(conditional=True, mismatch=1.0, model="mlp", loss="wgan-gp", d_norm="none"),
         dict(conditional=True, mismatch=1.0, classes=[2]),  # one class: no wrong label exists, nothing to add
+        dict(pack=2, loss="hinge", d_norm="spectral", mbstd=2, augment=["translation"]),
+        dict(pack=4, model="mlp", loss="rpgan", r1_gamma=1.0, r1_every=2),
+        dict(pack=2, loss="wgan-gp", d_norm="none"),
     ],
 )
 def test_stabilisers_train_with_finite_losses(tmp_path, options):
@@ -89,6 +92,34 @@ def test_minibatch_stddev_sees_repeated_images():
     for model in ("dcgan", "mlp"):
         _, D = build_models(Config(model=model, mbstd=4, ndf=4, d_hidden=[8]), 1, 28, 0)
         assert D(torch.randn(6, 1, 28, 28)).shape == (6,)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+def test_a_packed_discriminator_scores_consecutive_images_together(model):
+    torch.manual_seed(0)
+    _, D = build_models(Config(model=model, pack=2, ndf=4, d_hidden=[8], d_norm="none"), 3, 32, 0)
+    D.eval()
+    x = torch.randn(6, 3, 32, 32)
+    scores = D(x)
+    assert scores.shape == (3,)
+    # Pack i is images 2i and 2i + 1 side by side: scoring it alone gives the same number.
+    assert torch.allclose(D(x[2:4]), scores[1:2], atol=1e-5)
+    assert not torch.allclose(D(x[[3, 2]]), scores[1:2], atol=1e-5)  # the order within a pack is seen
+    with pytest.raises(ConfigError, match="packs of 2 images got a batch of 5"):
+        D(x[:5])
+
+
+def test_pack_options_are_checked_and_label_assist_gives_way(tmp_path):
+    with pytest.raises(ConfigError, match="--pack 3: .* --batch-size must be a multiple of it, not 64"):
+        Config(pack=3)
+    with pytest.raises(ConfigError, match="--pack 2: .* drop --conditional or --pack"):
+        Config(pack=2, conditional=True)
+    run = ganforge.train(tiny_config(tmp_path, preset="fast", pack=2, steps=2), progress=False)
+    G = ganforge.load_generator(run.path, device="cpu")
+    assert not G.takes_labels  # digits are labelled, but a pack of images has no one label to show D
+    saved = RunDir.open(run.path).config()
+    with pytest.raises(ganforge.RunError, match="--pack: checkpoint 2, config 1"):
+        ganforge.train(saved.replace(pack=1, steps=4), resume=run.path, progress=False)
 
 
 def test_mode_seeking_pairs_share_a_label(tmp_path):

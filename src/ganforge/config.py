@@ -70,7 +70,8 @@ class Config:
     conditional: bool = _opt(False, "model", "condition G and D on the class label", architecture=True)
     label_assist: bool = _opt(False, "model", "unconditional runs on labelled data: G and D still see the class "
                               "label (without --mismatch), and samples take every class in turn; better samples per "
-                              "step (docs/presets.md); ignored on unlabelled data and with --classes", architecture=True)
+                              "step (docs/presets.md); ignored on unlabelled data, with --classes "
+                              "and with --pack", architecture=True)
     z_dim: int = _opt(100, "model", "latent dimension", low=1, architecture=True)
     ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)", low=1, architecture=True)
     ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)", low=1, architecture=True)
@@ -83,6 +84,9 @@ class Config:
     mbstd: int = _opt(0, "model", "minibatch standard deviation (Karras et al. 2018): D also sees the spread of "
                       "groups of this many images, which exposes a G that repeats itself; 0 disables", low=0,
                       architecture=True)
+    pack: int = _opt(1, "model", "PacGAN (Lin et al. 2018): D scores packs of this many images at once, stacked "
+                     "along channels (reals with reals, fakes with fakes), which shows it a G that covers too few "
+                     "modes; takes no labels (--label-assist is ignored); 1 disables", low=1, architecture=True)
     # loss
     loss: str = _opt("bce", "loss", "adversarial loss (docs/training.md)", choices=tuple(LOSSES))
     label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this", low=0, high=0.5,
@@ -173,6 +177,12 @@ class Config:
         if self.mbstd == 1:
             raise ConfigError("--mbstd 1: a group of one image has no spread to show D; use 0 (off) or a group "
                               "size of 2 or more, such as 4")
+        if self.batch_size % self.pack:
+            raise ConfigError(f"--pack {self.pack}: D scores packs of {self.pack} images, so --batch-size must be a "
+                              f"multiple of it, not {self.batch_size}")
+        if self.pack > 1 and self.conditional:
+            raise ConfigError(f"--pack {self.pack}: a packed D scores several images at once and takes no labels; "
+                              "drop --conditional or --pack")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
         classes = self.classes

@@ -161,14 +161,14 @@ def gradient_penalty(discriminator: Critic, real: torch.Tensor, fake: torch.Tens
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     out = discriminator(mixed, labels)
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1.0).square().mean()
+    return (grad.reshape(len(out), -1).norm(2, dim=1) - 1.0).square().mean()  # one norm per score (a pack)
 
 
 def r1_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): E[||∇D(x)||²] over the images ``inputs`` (which must require grad) that
     gave ``logits``. On real images this is R1; on fakes it is R2."""
     (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-    return grad.flatten(1).square().sum(1).mean()
+    return grad.reshape(len(logits), -1).square().sum(1).mean()  # per score: a pack's images together
 
 
 def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -156,6 +156,9 @@ def probe(run: str | Path, dataset: str | None = None, data_dir: str | None = No
     path = checkpoint_path(rundir, checkpoint or "latest")
     state = load_checkpoint(path)
     d = discriminator_from_state(state, path).to(resolve_device(device))
+    if d.pack > 1:
+        raise RunError(f"{rundir.path}: this discriminator scores packs of {d.pack} images (--pack {d.pack}); its "
+                       "features describe a pack, not one image, so a linear probe of images does not apply")
     config = rundir.config()
     name = dataset or config.dataset
     data_dir = data_dir if data_dir is not None else (config.data_dir if dataset in (None, config.dataset) else None)

@@ -17,8 +17,9 @@ DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcga
 def uses_labels(config: Config, num_classes: int) -> bool:
     """Whether G and D take the class label: ``--conditional``, or ``--label-assist`` on a labelled dataset
     trained whole (with ``--classes`` the run stays unconditional: samples would otherwise cycle through
-    classes it never saw)."""
-    return config.conditional or (config.label_assist and num_classes >= 2 and config.classes is None)
+    classes it never saw; a packed D scores several images at once, under no one label)."""
+    return config.conditional or (config.label_assist and num_classes >= 2 and config.classes is None
+                                  and config.pack == 1)
 
 
 def build_models(config: Config, channels: int, resolution: int, num_classes: int) -> tuple[Generator, Discriminator]:
@@ -29,10 +30,11 @@ def build_models(config: Config, channels: int, resolution: int, num_classes: in
     if config.model == "mlp":
         g = MLPGenerator(config.z_dim, channels, resolution, config.g_hidden, k, config.embed_dim)
         d = MLPDiscriminator(channels, resolution, config.d_hidden, k, config.embed_dim, config.d_dropout,
-                             config.d_norm, config.mbstd)
+                             config.d_norm, config.mbstd, config.pack)
     else:
         g = DCGANGenerator(config.z_dim, channels, resolution, config.ngf, k, config.embed_dim)
-        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout, config.d_norm, config.mbstd)
+        d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout, config.d_norm, config.mbstd,
+                               config.pack)
     return g, d
 
 

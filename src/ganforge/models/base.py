@@ -128,10 +128,23 @@ def class_list(classes: Sequence[int]) -> str:
 
 class Discriminator(GanModule):
     num_classes: int
+    pack: int = 1  # images per score (PacGAN); 1: one score per image
 
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Activations of every hidden layer (for probes); subclasses implement it."""
         raise NotImplementedError
+
+
+def pack_images(x: torch.Tensor, n: int) -> torch.Tensor:
+    """PacGAN (Lin et al. 2018): images (i·n .. i·n + n - 1) of ``x`` [B, C, H, W] side by side along channels,
+    [B/n, n·C, H, W], so that D scores each group of ``n`` as one sample. A G that covers few modes makes packs
+    of look-alikes, which no pack of real images is; ``n`` 1 returns ``x``."""
+    if n == 1:
+        return x
+    b, c, h, w = x.shape
+    if b % n:
+        raise ConfigError(f"a discriminator of packs of {n} images got a batch of {b}, which does not split into packs")
+    return x.reshape(b // n, n * c, h, w)
 
 
 def minibatch_stddev(h: torch.Tensor, group: int) -> torch.Tensor:

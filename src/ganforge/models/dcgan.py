@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Discriminator, Generator, apply_spectral_norm, dcgan_init, minibatch_stddev
+from .base import Discriminator, Generator, apply_spectral_norm, dcgan_init, minibatch_stddev, pack_images
 from .conditioning import LabelEmbedding, ProjectionHead
 
 
@@ -139,13 +139,13 @@ class DCGANDiscriminator(Discriminator):
     family = "dcgan"
 
     def __init__(self, channels: int = 3, resolution: int = 64, ndf: int = 64, num_classes: int = 0,
-                 dropout: float = 0.0, norm: str = "batch", mbstd: int = 0) -> None:
+                 dropout: float = 0.0, norm: str = "batch", mbstd: int = 0, pack: int = 1) -> None:
         super().__init__(channels=channels, resolution=resolution, ndf=ndf, num_classes=num_classes,
-                         dropout=dropout, norm=norm, mbstd=mbstd)
-        self.num_classes, self.mbstd = num_classes, mbstd
+                         dropout=dropout, norm=norm, mbstd=mbstd, pack=pack)
+        self.num_classes, self.mbstd, self.pack = num_classes, mbstd, pack
         layout = layout_for(resolution)
         self.blocks = nn.ModuleList()
-        width = channels + num_classes  # conditional: one-hot label planes join the image (see FirstConv)
+        width = channels * pack + num_classes  # conditional: one-hot label planes join the image (see FirstConv)
         for i, mult in enumerate(layout.d_mults):
             conv = FirstConv(width, mult * ndf, 4, 2, 1, bias=False, num_classes=num_classes) if i == 0 else \
                 nn.Conv2d(width, mult * ndf, 4, 2, 1, bias=False)
@@ -164,7 +164,7 @@ class DCGANDiscriminator(Discriminator):
             apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
-        first = self.blocks[0]
+        first, x = self.blocks[0], pack_images(x, self.pack)
         x = first[0](x, y) if self.num_classes else first[0](x)  # (B, ndf, H/2, W/2): image and label planes
         x = first[1:](x)
         feats = [x]
@@ -175,7 +175,7 @@ class DCGANDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, y)[-1]  # (B, width, base, base)
-        logit = self.head(minibatch_stddev(h, self.mbstd)).flatten()  # (B,)
+        logit = self.head(minibatch_stddev(h, self.mbstd)).flatten()  # (B / pack,)
         if self.projection is not None:
             logit = logit + self.projection(h, y)
         return logit

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import Discriminator, Generator, apply_spectral_norm, minibatch_stddev
+from .base import Discriminator, Generator, apply_spectral_norm, minibatch_stddev, pack_images
 from .conditioning import LabelEmbedding
 
 
@@ -42,12 +42,12 @@ class MLPDiscriminator(Discriminator):
 
     def __init__(self, channels: int = 1, resolution: int = 28, hidden: Sequence[int] = (512, 256),
                  num_classes: int = 0, embed_dim: int = 32, dropout: float = 0.0, norm: str = "none",
-                 mbstd: int = 0) -> None:
+                 mbstd: int = 0, pack: int = 1) -> None:
         super().__init__(channels=channels, resolution=resolution, hidden=list(hidden), num_classes=num_classes,
-                         embed_dim=embed_dim, dropout=dropout, norm=norm, mbstd=mbstd)
-        self.num_classes, self.mbstd = num_classes, mbstd
+                         embed_dim=embed_dim, dropout=dropout, norm=norm, mbstd=mbstd, pack=pack)
+        self.num_classes, self.mbstd, self.pack = num_classes, mbstd, pack
         self.label = nn.Embedding(num_classes, embed_dim) if num_classes else None
-        width = channels * resolution * resolution + (embed_dim if num_classes else 0)
+        width = pack * channels * resolution * resolution + (embed_dim if num_classes else 0)
         self.blocks = nn.ModuleList()
         for h in hidden:
             block = [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
@@ -60,7 +60,7 @@ class MLPDiscriminator(Discriminator):
             apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
-        h = x.flatten(1)
+        h = pack_images(x, self.pack).flatten(1)
         if self.label is not None:
             h = torch.cat([h, self.label(y)], dim=1)
         feats = []
@@ -71,5 +71,5 @@ class MLPDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, y)[-1]
-        return self.head(minibatch_stddev(h, self.mbstd)).squeeze(1)  # (B,) logits
+        return self.head(minibatch_stddev(h, self.mbstd)).squeeze(1)  # (B / pack,) logits
 
