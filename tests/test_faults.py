@@ -182,7 +182,7 @@ def test_two_concurrent_prepares_leave_one_valid_cache(tmp_path):
     assert not [p for p in cache.iterdir() if p.is_dir() and p.name.startswith(".")]
     # The waiter names the holder, or "another process" when it looked in the instant between the holder's
     # lock and its writing its pid into the lock file.
-    assert re.search(r"waiting for (process \d+|another process), which is preparing", "".join(e for _, e in outs))
+    assert re.search(r"waiting for (process \d+ \(since [^)]*\)|another process), which is preparing", "".join(e for _, e in outs))
 
 
 # -- a full disk ---------------------------------------------------------------------------------------------
