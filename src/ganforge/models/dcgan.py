@@ -174,7 +174,7 @@ class DCGANDiscriminator(Discriminator):
         return feats
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x, y)[-1]  # (B, width, base, base)
+        h = self.features(x, y)[-1]  # (B / pack, width, base, base)
         logit = self.head(minibatch_stddev(h, self.mbstd)).flatten()  # (B / pack,)
         if self.projection is not None:
             logit = logit + self.projection(h, y)
