@@ -37,6 +37,8 @@ def assert_one_line_error(code, err, text):
         (["train", "--mismatch", "2"], "--mismatch must be in [0, 1], got 2.0"),
         (["train", "--pack", "0"], "--pack must be at least 1, got 0"),
         (["train", "--pack", "5"], "--pack 5: D scores packs of 5 images, so --batch-size must be a multiple"),
+        (["train", "--pack", "2", "--conditional"], "--pack 2: a packed D scores several images at once and takes no "
+                                                     "labels; drop --conditional or --pack"),
         (["train", "--batch-size", "1"], "--batch-size must be at least 2 (BatchNorm and the batch statistics"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["sample", "/nonexistent/run"], "no such run directory"),
