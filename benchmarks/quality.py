@@ -92,6 +92,9 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     # PacGAN packing (--pack N): D scores N images at once, for mode coverage on unlabelled data.
     **{f"fast-pack{n}-no-assist": ("fast", {"pack": n, **NO_ASSIST}) for n in (2, 4)},
     **{f"color-pack{n}": ("color", {"pack": n}) for n in (2, 4)},
+    # Self-conditioning (--clusters K): k-means clusters of the images as labels, the dataset's own unused.
+    **{f"fast-clusters{k}": ("fast", {"clusters": k}) for k in (10, 20, 50)},
+    **{f"color-clusters{k}": ("color", {"clusters": k}) for k in (10, 20, 100, 300)},
     # Around `color` on Stacked MNIST: width (both nets, or G alone), learning rate, batch size.
     "color-w48": ("color", {"ngf": 48, "ndf": 48}),
     "color-g48": ("color", {"ngf": 48}),

@@ -87,8 +87,10 @@ def check_compatible(saved: dict[str, Any], config: Config, path: Path) -> None:
         raise RunError(f"{path} does not match the config: " + "; ".join(diffs))
 
 
-def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source: Path) -> Generator:
-    """A generator from its family, constructor arguments, weights and trained classes, read from ``source``.
+def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source: Path,
+                      cluster_sizes: Any = None) -> Generator:
+    """A generator from its family, constructor arguments, weights, trained classes (and a self-conditioned
+    G's cluster sizes), read from ``source``.
 
     Any of them may be corrupt or hostile: what does not fit is a RunError naming the file. The architecture
     is first built on the meta device (shapes, no memory), so a damaged size (ngf 8 -> 88888) cannot make it
@@ -103,6 +105,11 @@ def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source
         g.load_state_dict(weights)
         if g.takes_labels:
             g.classes = classes or None
+        if cluster_sizes is not None:
+            if not g.takes_labels or len(cluster_sizes) != g.num_classes or min(cluster_sizes) < 0 \
+                    or not any(cluster_sizes[c] for c in g.classes):
+                raise ValueError("the cluster sizes do not fit its label space")
+            g.cluster_sizes = [int(n) for n in cluster_sizes]
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, GanforgeError) as e:
         raise RunError(f"{source}: cannot rebuild the generator it holds ({e}); use another checkpoint or "
                        "export it again") from None
@@ -117,7 +124,9 @@ def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
     if not isinstance(spec, dict):
         raise RunError(f"{path}: not a ganforge checkpoint (no generator_spec)")
     weights = state["ema"] if use_ema else state["generator"]
-    g = rebuild_generator(spec.get("family"), spec.get("init"), weights, state.get("train_classes"), path)
+    clusters = state.get("clusters")
+    sizes = clusters.get("sizes") if isinstance(clusters, dict) else None
+    g = rebuild_generator(spec.get("family"), spec.get("init"), weights, state.get("train_classes"), path, sizes)
     # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
     return recalibrated(g) if use_ema else g
 

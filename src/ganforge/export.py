@@ -86,6 +86,8 @@ def metadata(module: ExportedGenerator) -> dict[str, Any]:
         "z_dim": g.z_dim, "z_type": "normal",
         "num_classes": g.num_classes,  # size of the label space; 0: the generator takes no label
         "classes": g.classes,  # the class ids it was trained on (a --classes run: a subset)
+        # --clusters: the labels are k-means clusters; draw them in proportion to these sizes (None: classes)
+        "cluster_sizes": g.cluster_sizes,
         "channels": g.channels, "resolution": g.resolution,
         "output": module.output, "output_dtype": "float32" if module.output == "float" else "uint8",
         "output_shape": module.output_shape(),

@@ -458,7 +458,8 @@ def _files_section(d: RunData) -> str:
 
 def _summary(d: RunData) -> str:
     o, last = d.options, d.train_rows[-1] if d.train_rows else {}
-    kind = "conditional" if o.get("conditional") else "label-assisted" if o.get("label_assist") else "unconditional"
+    kind = ("conditional" if o.get("conditional") else f"self-conditioned ({o['clusters']} clusters)"
+            if o.get("clusters") else "label-assisted" if o.get("label_assist") else "unconditional")
     facts = [("dataset", o.get("dataset")), ("model", f"{o.get('model')}, {kind}"), ("preset", o.get("preset")),
              ("step", last.get("step")),
              ("training time", f"{last['seconds']:.0f} s" if _finite(last.get("seconds")) else None),

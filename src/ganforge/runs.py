@@ -156,6 +156,8 @@ def export_generator(generator: Generator, path: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"ganforge_family": generator.family, "ganforge_init": json.dumps(generator.init_kwargs),
             "ganforge_classes": json.dumps(generator.classes)}
+    if generator.cluster_sizes is not None:
+        meta["ganforge_cluster_sizes"] = json.dumps(generator.cluster_sizes)
     # Bytes first, written by a plain write: safetensors' own file writer hides a full disk's errno.
     data = _sorted_metadata(safetensors_bytes(state, metadata=meta))
     with atomic_path(path, "free some space, then export it again (ganforge train --resume RUN)") as tmp:
@@ -186,9 +188,10 @@ def read_generator_file(path: Path) -> Generator:
     try:
         init = json.loads(meta["ganforge_init"])
         classes = json.loads(meta.get("ganforge_classes", "null"))  # older files: all classes
+        sizes = json.loads(meta.get("ganforge_cluster_sizes", "null"))
     except ValueError:
         raise RunError(f"{path}: corrupt ganforge metadata; re-export it or pass --checkpoint") from None
-    return rebuild_generator(meta["ganforge_family"], init, state, classes, path)
+    return rebuild_generator(meta["ganforge_family"], init, state, classes, path, sizes)
 
 
 def checkpoint_path(run: RunDir, checkpoint: str) -> Path:

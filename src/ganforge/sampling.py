@@ -19,14 +19,17 @@ BATCH = 1000
 
 def resolve_labels(generator: Generator, n: int, label: int | None = None,
                    labels: Sequence[int] | None = None) -> torch.Tensor | None:
-    """Labels for ``n`` samples: one class, an explicit list (cycled), or all classes in turn."""
+    """Labels for ``n`` samples: one class, an explicit list (cycled), or the generator's own choice (all
+    classes in turn; a self-conditioned one's clusters in proportion to their sizes)."""
     if not generator.takes_labels:
         if label is not None or labels:
             raise ConfigError("--label/--labels: this run's generator is unconditional (trained without --conditional)")
         return None
     for c in [label] if label is not None else labels or []:
         check_class(generator, c, "--label" if label is not None else "--labels")
-    pool = [label] if label is not None else list(labels) if labels else generator.classes
+    if label is None and not labels:
+        return generator.default_labels(n)
+    pool = [label] if label is not None else list(labels)
     return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
@@ -39,7 +42,9 @@ def _draw(generator: Generator, n: int, seed: int, label: int | None,
     seeds = np.arange(seed, seed + n, dtype=np.int64)
     z = latents_for_seeds(seeds.tolist(), generator.z_dim)
     images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
-    return images, {"z": z.numpy(), "seeds": seeds, **({} if y is None else {"labels": y.numpy()})}
+    # A self-conditioned G's labels are clusters: not "labels", which scoring would take for the dataset's classes.
+    key = "clusters" if generator.cluster_sizes is not None else "labels"
+    return images, {"z": z.numpy(), "seeds": seeds, **({} if y is None else {key: y.numpy()})}
 
 
 def sample_grid(generator: Generator, n: int, seed: int = 0, label: int | None = None,
@@ -58,7 +63,7 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
     Image i is drawn from seed ``seed + i`` (its own latent, ``latents_for_seeds``), and a grid prints that
     seed on each tile, so the numbers on a grid can be passed to ``--seeds`` of ``interpolate``,
     ``arithmetic`` and ``sweep``. Beside a grid, ``<name>.latents.npz`` keeps each tile's ``z``, ``seeds``
-    (and ``labels``) for ``--z``.
+    (and ``labels``, or a self-conditioned G's ``clusters``) for ``--z``.
     """
     out_str = str(out)
     out = Path(out)

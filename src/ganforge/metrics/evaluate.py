@@ -120,11 +120,12 @@ def real_stats(data: ImageData, extractor: FeatureExtractor, split: str = "train
 # -- the generated side ---------------------------------------------------------------------------------
 
 def generator_labels(generator: Generator, n: int, classes: Sequence[int] | None = None) -> torch.Tensor | None:
-    """Conditional models: classes in turn (evenly), from ``classes`` or all of them."""
+    """Conditional models: ``classes`` in turn (evenly), or the generator's own ``default_labels``."""
     if not generator.takes_labels:
         return None
-    pool = list(classes) if classes else generator.classes
-    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
+    if not classes:
+        return generator.default_labels(n)
+    return torch.tensor([classes[i % len(classes)] for i in range(n)], dtype=torch.long)
 
 
 def generated_batches(generator: Generator, n: int, seed: int, labels: torch.Tensor | None,
@@ -170,6 +171,10 @@ class Evaluator:
                               f"reference data are {self.reference.channels}×{self.reference.resolution}px")
         if classes is None and self.reference.labels is not None and generator.takes_labels:
             classes = self.reference.present_classes()
+        if generator.cluster_sizes is not None:
+            # Its labels are clusters, drawn by size; ``classes`` are still the dataset's, for the coverage.
+            labels = generator.default_labels(self.n)
+            return self.score(generated_batches(generator, self.n, self.seed, labels), self.n, None, classes)
         labels = generator_labels(generator, self.n, classes)
         return self.score(generated_batches(generator, self.n, self.seed, labels), self.n, labels, classes)
 

@@ -23,7 +23,7 @@ log = logging.getLogger("ganforge")
 
 class _Trainer(Protocol):  # what the hook needs from the trainer
     step: int
-    train_classes: list[int]
+    data_classes: list[int]
 
     def sampling_generator(self) -> Generator: ...
 
@@ -71,7 +71,7 @@ class EvalHook:
         # Own RNG state: evaluating must not change what the run does next (bit-exact resume).
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
-            result = self.evaluator(trainer.sampling_generator(), trainer.train_classes or None)
+            result = self.evaluator(trainer.sampling_generator(), trainer.data_classes or None)
         row = {"step": trainer.step, "seconds": round(elapsed, 3), **jsonable(result)}
         row.pop("features_detail")  # the log line at the start names the network in full
         value = result[self.metric.primary]

@@ -15,10 +15,11 @@ DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcga
 
 
 def uses_labels(config: Config, num_classes: int) -> bool:
-    """Whether G and D take the class label: ``--conditional``, or ``--label-assist`` on a labelled dataset
-    trained whole (with ``--classes`` the run stays unconditional: samples would otherwise cycle through
-    classes it never saw; a packed D scores several images at once, under no one label)."""
-    return config.conditional or (config.label_assist and num_classes >= 2 and config.classes is None
+    """Whether G and D take the class label: ``--conditional``, ``--clusters`` (its labels are clusters), or
+    ``--label-assist`` on a labelled dataset trained whole (with ``--classes`` the run stays unconditional:
+    samples would otherwise cycle through classes it never saw; a packed D scores several images at once,
+    under no one label)."""
+    return config.conditional or config.clusters > 0 or (config.label_assist and num_classes >= 2 and config.classes is None
                                   and config.pack == 1)
 
 

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,6 +39,9 @@ class Generator(GanModule):
     resolution: int
 
     _classes: list[int] | None = None
+    # Self-conditioned (--clusters): its labels are k-means clusters of the training images, not classes,
+    # and this holds the images of each cluster id 0..K-1; samples draw clusters in proportion to it.
+    cluster_sizes: list[int] | None = None
 
     @property
     def takes_labels(self) -> bool:
@@ -48,7 +52,7 @@ class Generator(GanModule):
     def classes(self) -> list[int]:
         """The class ids G was trained on ([] when it takes no labels): all of 0..K-1, or a --classes subset.
 
-        Sampling without labels cycles through these, and labels outside them are refused.
+        Sampling without labels cycles through these (``default_labels``), and labels outside them are refused.
         """
         if not self.takes_labels:
             return []
@@ -59,6 +63,14 @@ class Generator(GanModule):
         if ids is not None and (not ids or min(ids) < 0 or max(ids) >= self.num_classes):
             raise ConfigError(f"trained classes {list(ids)} do not fit a generator of {self.num_classes} classes")
         self._classes = None if ids is None else sorted(int(i) for i in ids)
+
+    def default_labels(self, n: int) -> torch.Tensor | None:
+        """Labels for ``n`` samples when none are asked for: the trained classes in turn, or for a
+        self-conditioned G its clusters in proportion to their sizes (None when G takes no labels)."""
+        if not self.takes_labels:
+            return None
+        sizes = None if self.cluster_sizes is None else [self.cluster_sizes[c] for c in self.classes]
+        return torch.tensor(spread_classes(self.classes, n, sizes), dtype=torch.long)
 
     @property
     def device(self) -> torch.device:
@@ -117,6 +129,24 @@ class Generator(GanModule):
         if not self.takes_labels:
             raise ConfigError("this generator is unconditional: it has no label embedding")
         return self.decode(self.label.join_vectors(z, e))
+
+
+def spread_classes(classes: Sequence[int], n: int, weights: Sequence[int] | None = None) -> list[int]:
+    """``n`` class ids: ``classes`` in turn, or each class as often as its weight says, evenly interleaved.
+
+    Smooth weighted round robin: every class gains its weight each turn, the richest is drawn and pays the
+    total. Equal weights give the plain cycle; any first ``n`` draws are within one of ``n * w / sum(w)``.
+    """
+    if weights is None or len(set(weights)) == 1:
+        return [classes[i % len(classes)] for i in range(n)]
+    w = np.asarray(weights, np.int64)
+    credit, total, out = np.zeros(len(w), np.int64), int(w.sum()), []
+    for _ in range(n):
+        credit += w
+        i = int(credit.argmax())
+        credit[i] -= total
+        out.append(classes[i])
+    return out
 
 
 def class_list(classes: Sequence[int]) -> str:
@@ -206,9 +236,14 @@ def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, 
     rng = torch.Generator().manual_seed(seed)
     device = g.device
     pool = torch.tensor(g.classes or [0])  # the trained classes: statistics of the images G will be asked for
+    sizes = torch.tensor([float(g.cluster_sizes[c]) for c in g.classes]) if g.cluster_sizes else None
     for _ in range(batches):
         z = torch.randn(batch_size, g.z_dim, generator=rng).to(device)
-        y = pool[torch.randint(len(pool), (batch_size,), generator=rng)].to(device) if g.takes_labels else None
+        y = None
+        if g.takes_labels:
+            idx = (torch.randint(len(pool), (batch_size,), generator=rng) if sizes is None
+                   else torch.multinomial(sizes, batch_size, replacement=True, generator=rng))
+            y = pool[idx].to(device)
         g(z, y)
     for m in norms:
         m.momentum = 0.1

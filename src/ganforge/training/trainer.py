@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -19,6 +20,7 @@ from ..augment import diff_augment
 from ..checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ..config import Config
 from ..data import ImageData, load_config_dataset, make_batcher
+from ..data.clusters import Clusters, clustered, fit_clusters, thumbnails
 from ..device import resolve_device
 from ..errors import RunError, TrainingDiverged
 from ..files import append_line, atomic_write
@@ -71,12 +73,22 @@ class Trainer:
             data = load_config_dataset(config, "train", progress=progress)
         if config.classes is not None:
             data = data.select_classes(config.classes)
+        self.data_classes = data.present_classes()  # the dataset's own, which evaluation counts
+        state = self.world.on_main(lambda: load_checkpoint(run.latest)) if resume else None  # rank 0 reads
+        if state is not None:
+            check_compatible(state, config, run.latest)
+        self.clusters: Clusters | None = None
+        if config.clusters:
+            self.clusters = _clusters(config, data, state, run.latest, self.world)
+            eval_data, data = data, clustered(data, self.clusters)
         self.data = data
-        self.train_classes = data.present_classes()
+        self.train_classes = data.present_classes()  # what G's labels take: classes, or non-empty clusters
 
         G, D = build_models(config, data.channels, data.resolution, data.num_classes)
         if G.takes_labels:
             G.classes = self.train_classes
+        if self.clusters is not None:
+            G.cluster_sizes = np.bincount(data.labels, minlength=self.clusters.k).tolist()
         self.amp = performance.resolve_amp(config.amp, self.device)
         channels_last = performance.resolve_channels_last(config.channels_last, config.model, self.device)
         self.G = performance.prepare_layout(G.to(self.device), channels_last)
@@ -100,19 +112,24 @@ class Trainer:
                                     self.world.world_size, mode=config.batches)
         self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z, fake labels, augmentation
         self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
+        # Clusters are drawn in proportion to their sizes (the data's mixture); classes uniformly.
+        self.class_weights = (torch.tensor([float(G.cluster_sizes[c]) for c in self.train_classes], device=self.device)
+                              if G.cluster_sizes is not None else None)
         self.objective = make_objective(config, self.class_pool, self.rng, G.takes_labels)
 
-        n_fixed = 8 * len(self.train_classes) if G.takes_labels else 64
+        # Conditional grids: one row of 8 per class; self-conditioned ones: 64 tiles, clusters by size.
+        n_fixed = 8 * len(self.train_classes) if G.takes_labels and self.clusters is None else 64
         self.fixed_z = make_latents(n_fixed, config.z_dim, SAMPLE_SEED, self.device)
-        # Conditional grids: one row of 8 per class.
-        self.fixed_labels = (self.class_pool.repeat_interleave(8) if G.takes_labels else None)
+        self.fixed_labels = (None if not G.takes_labels else self.class_pool.repeat_interleave(8)
+                             if self.clusters is None else G.default_labels(n_fixed).to(self.device))
 
         self.alarms = Alarms(saturated=self.objective.loss.saturated, failing=self.objective.loss.failing)
         self.step, self.elapsed = 0, 0.0
         # Rank 0 alone evaluates: one set of rows in metrics.jsonl, one best.pt, one writer of the stats cache.
-        self.evaluator = EvalHook(config, run, data, self.device) if config.eval_every and self.world.main else None
-        if resume:
-            self._load(run.latest)
+        self.evaluator = (EvalHook(config, run, eval_data if self.clusters else data, self.device)
+                          if config.eval_every and self.world.main else None)
+        if state is not None:
+            self._load(state)
         self.outputs = RunOutputs(config, run, self.device, self.world, self.step)  # report, TensorBoard
 
     # -- one step ---------------------------------------------------------------------------------
@@ -122,7 +139,10 @@ class Trainer:
         z = torch.randn(n * w, self.config.z_dim, device=self.device, generator=self.rng)[lo:hi]
         if not self.G.takes_labels:
             return z, None
-        idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
+        if self.class_weights is None:
+            idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
+        else:
+            idx = torch.multinomial(self.class_weights, n * w, replacement=True, generator=self.rng)[lo:hi]
         if self.objective.pairs_latents:  # the mode-seeking pairs (i, i + n/2) share a label
             half = n // 2
             idx[half:2 * half] = idx[:half]
@@ -295,6 +315,8 @@ class Trainer:
             "step": self.step, "elapsed": elapsed, "config": self.config.to_dict(),
             "generator_spec": {"family": self.G.family, "init": self.G.init_kwargs},
             "train_classes": self.train_classes,
+            "clusters": None if self.clusters is None else {"centroids": torch.from_numpy(self.clusters.centroids),
+                                                            "sizes": self.G.cluster_sizes},
             "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
@@ -310,9 +332,7 @@ class Trainer:
             return None
         return save_checkpoint(self.state_dict(elapsed), self.run.checkpoints, self.step, self.config.keep_checkpoints)
 
-    def _load(self, path: Path) -> None:
-        state = self.world.on_main(lambda: load_checkpoint(path))  # rank 0 reads; every rank gets it
-        check_compatible(state, self.config, path)
+    def _load(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["generator"])
         self.D.load_state_dict(state["discriminator"])
         if self.ema is not None and state["ema"] is not None:
@@ -327,6 +347,22 @@ class Trainer:
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         if self.world.main:
             _truncate_metrics(self.run.metrics, self.step)
+
+
+def _clusters(config: Config, data: ImageData, state: dict[str, Any] | None, path: Path,
+              world: distributed.World) -> Clusters:
+    """A resumed run's clusters (the same images in the same clusters), or new ones fitted on rank 0."""
+    if state is None:
+        return world.on_main(lambda: fit_clusters(data, config.clusters, config.seed))
+    saved = state.get("clusters")
+    if not isinstance(saved, dict) or not isinstance(saved.get("centroids"), torch.Tensor):
+        raise RunError(f"{path}: the checkpoint keeps no clusters for --clusters {config.clusters}; "
+                       "start a new run instead")
+    clusters = Clusters(saved["centroids"].numpy().astype(np.float32))
+    if clusters.k != config.clusters or clusters.centroids.shape[1] != thumbnails(data.images[:1]).shape[1]:
+        raise RunError(f"{path}: its clusters do not fit --clusters {config.clusters} on {data.name}; "
+                       "start a new run instead")
+    return clusters
 
 
 def _batch_std(x: torch.Tensor) -> torch.Tensor:
@@ -418,6 +454,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
         if world.main:
             log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
                      "conditional" if config.conditional else
+                     f"self-conditioned ({config.clusters} clusters)" if config.clusters else
                      "label-assisted" if trainer.G.takes_labels else "unconditional", config.model, config.dataset,
                      len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
                      trainer.device, f" × {world.world_size} processes" if world.enabled else "", trainer.step)
