@@ -94,6 +94,8 @@ def test_a_self_conditioned_run_trains_samples_and_evaluates_by_cluster(tmp_path
     assert "labels" not in arrays and arrays["clusters"].tolist() == spread_classes([0, 1, 2], 12, sizes)
     one = np.load(ganforge.write_samples(G, 4, tmp_path / "one.npz", label=2))["clusters"]
     assert one.tolist() == [2, 2, 2, 2]  # one cluster on request, as a class of a conditional G
+    html = (run.path / "report.html").read_text()
+    assert "self-conditioned (3 clusters)" in html and "Cluster sweep: one z per row" in html
 
     extractor = make_extractor("classifier", "digits", None, 8)
     digits = ganforge.load_dataset("digits", None, "train", 8)

@@ -428,7 +428,8 @@ def _generator_section(d: RunData) -> str:
     except GanforgeError as e:  # the rest of the page is still worth having
         return title + f"<p>{escape(str(e))}</p></section>"
     k = len(g.classes)
-    n, nrow = (k * max(1, 64 // k), k) if 4 <= k <= 16 else (64, 8)
+    # A column per class; a self-conditioned G's samples follow its clusters' sizes, so no column is one cluster.
+    n, nrow = (k * max(1, 64 // k), k) if 4 <= k <= 16 and g.cluster_sizes is None else (64, 8)
     grid, _ = sample_grid(g, n, nrow=nrow)
     cmd = f"ganforge sample {run.path} --n {n}" + (f" --nrow {nrow}" if g.takes_labels and nrow != k else "")
     out = [title, f'<div class="cards"><figure class="card"><figcaption>{n} samples of the EMA generator, each '
@@ -438,8 +439,9 @@ def _generator_section(d: RunData) -> str:
         classes = g.classes[:MAX_SWEEP_CLASSES]
         sweep = class_sweep(g, latents_for_seeds(SWEEP_SEEDS, g.z_dim), classes)
         seeds = ",".join(map(str, SWEEP_SEEDS))
-        out.append(f'<figure class="card"><figcaption>Class sweep: one z per row (seeds {seeds}), one class per '
-                   f'column ({", ".join(map(str, classes))}); ganforge sweep {escape(str(run.path))} --seeds {seeds}'
+        kind = "class" if g.cluster_sizes is None else "cluster"
+        out.append(f'<figure class="card"><figcaption>{kind.capitalize()} sweep: one z per row (seeds {seeds}), one '
+                   f'{kind} per column ({", ".join(map(str, classes))}); ganforge sweep {escape(str(run.path))} --seeds {seeds}'
                    f'</figcaption>{_img(grid_image(sweep, len(classes)), "class sweep")}</figure>')
     return "".join(out) + "</div></section>"
 
