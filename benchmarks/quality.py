@@ -52,8 +52,10 @@ from ganforge.models import Generator
 from ganforge.sampling import write_samples
 
 # The ablation behind `fast` (docs/presets.md) ran without label assist. Its base: BCE, BatchNorm D, Adam 4e-4
-# with beta1 0.5, at quarter width.
-NO_ASSIST = dict(label_assist=False)
+# with beta1 0.5, at quarter width. Like every screen before the presets self-conditioned unlabelled runs
+# (--clusters 20), it ran with no clusters either: C0 keeps those candidates what they were.
+C0 = dict(clusters=0)
+NO_ASSIST = dict(label_assist=False, **C0)
 FAST_BCE = dict(loss="bce", d_norm="batch", lr_g=4e-4, lr_d=4e-4, beta1=0.5, beta2=0.999, mismatch=0.0, ngf=16,
                 ndf=16, **NO_ASSIST)
 HINGE_SN = dict(loss="hinge", d_norm="spectral")
@@ -79,9 +81,10 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "paper+ema": ("paper", {"ema_decay": 0.999}),
     "mlp": ("paper", {"model": "mlp"}),
     "color": ("color", {}),
+    "color-c0": ("color", C0),  # the color preset before it self-conditioned unlabelled runs
     "color-cond": ("color", {"conditional": True}),
     "color-cond-ms0": ("color", {"conditional": True, "mode_seeking": 0.0, "mismatch": 0.0}),
-    "color-rpgan": ("color", {"loss": "rpgan", "r1_gamma": 0.1}),
+    "color-rpgan": ("color", {**C0, "loss": "rpgan", "r1_gamma": 0.1}),
     # The relativistic pairing loss of R3GAN (--loss rpgan, R1 + R2 at --r1-gamma) in place of fast's hinge.
     "fast-rpgan": ("fast", {"loss": "rpgan", "r1_gamma": 0.1}),
     "fast-rpgan-g1": ("fast", {"loss": "rpgan", "r1_gamma": 1.0}),
@@ -93,26 +96,26 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     **{f"fast-pack{n}-no-assist": ("fast", {"pack": n, **NO_ASSIST}) for n in (2, 4)},
     **{f"color-pack{n}": ("color", {"pack": n}) for n in (2, 4)},
     # Self-conditioning (--clusters K): k-means clusters of the images as labels, the dataset's own unused.
-    **{f"fast-clusters{k}": ("fast", {"clusters": k}) for k in (10, 20, 50)},
+    **{f"fast-clusters{k}": ("fast", {"clusters": k, "label_assist": False}) for k in (10, 20, 50)},
     **{f"color-clusters{k}": ("color", {"clusters": k}) for k in (10, 20, 100, 300)},
     # Around `color` on Stacked MNIST: width (both nets, or G alone), learning rate, batch size.
-    "color-w48": ("color", {"ngf": 48, "ndf": 48}),
-    "color-g48": ("color", {"ngf": 48}),
-    "color-lr1e-3": ("color", LR(1e-3)),
-    "color-b128": ("color", {"batch_size": 128}),
+    "color-w48": ("color", {**C0, "ngf": 48, "ndf": 48}),
+    "color-g48": ("color", {**C0, "ngf": 48}),
+    "color-lr1e-3": ("color", {**C0, **LR(1e-3)}),
+    "color-b128": ("color", {**C0, "batch_size": 128}),
     # The color preset's screen on 64×64 emoji (docs/presets.md): width, learning rate, augmentation, loss.
-    "color-w32": ("color", {"ngf": 32, "ndf": 32, **ALL_AUG, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
+    "color-w32": ("color", {**C0, "ngf": 32, "ndf": 32, **ALL_AUG, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
                             "beta2": 0.999}),
-    "color-w32-lr1e-3": ("color", {"ngf": 32, "ndf": 32, **LR(1e-3), **ALL_AUG}),
-    "color-w32-lr24e-4": ("color", {"ngf": 32, "ndf": 32, **LR(2.4e-3), **ALL_AUG}),
-    "color-w24-lr24e-4": ("color", {"ngf": 24, "ndf": 24, **LR(2.4e-3), **ALL_AUG}),
-    "color-w48-lr1e-3": ("color", {"ngf": 48, "ndf": 48, **LR(1e-3), **ALL_AUG}),
-    "color-w16-lr24e-4": ("color", {"ngf": 16, "ndf": 16, **LR(2.4e-3), **ALL_AUG}),
-    "color-w24-lr24e-4-b32": ("color", {"ngf": 24, "ndf": 24, **LR(2.4e-3), **ALL_AUG, "batch_size": 32}),
-    "color-w24-lr24e-4-noaug": ("color", {"ngf": 24, "ndf": 24, **LR(2.4e-3), "augment": []}),
-    "color-w32-lr1e-3-noaug": ("color", {"ngf": 32, "ndf": 32, **LR(1e-3), "augment": []}),
-    "color-w32-lr1e-3-trans": ("color", {"ngf": 32, "ndf": 32, **LR(1e-3), "augment": ["translation"]}),
-    "color-w32-lr1e-3-rpgan": ("color", {"ngf": 32, "ndf": 32, **LR(1e-3), **ALL_AUG, "loss": "rpgan",
+    "color-w32-lr1e-3": ("color", {**C0, "ngf": 32, "ndf": 32, **LR(1e-3), **ALL_AUG}),
+    "color-w32-lr24e-4": ("color", {**C0, "ngf": 32, "ndf": 32, **LR(2.4e-3), **ALL_AUG}),
+    "color-w24-lr24e-4": ("color", {**C0, "ngf": 24, "ndf": 24, **LR(2.4e-3), **ALL_AUG}),
+    "color-w48-lr1e-3": ("color", {**C0, "ngf": 48, "ndf": 48, **LR(1e-3), **ALL_AUG}),
+    "color-w16-lr24e-4": ("color", {**C0, "ngf": 16, "ndf": 16, **LR(2.4e-3), **ALL_AUG}),
+    "color-w24-lr24e-4-b32": ("color", {**C0, "ngf": 24, "ndf": 24, **LR(2.4e-3), **ALL_AUG, "batch_size": 32}),
+    "color-w24-lr24e-4-noaug": ("color", {**C0, "ngf": 24, "ndf": 24, **LR(2.4e-3), "augment": []}),
+    "color-w32-lr1e-3-noaug": ("color", {**C0, "ngf": 32, "ndf": 32, **LR(1e-3), "augment": []}),
+    "color-w32-lr1e-3-trans": ("color", {**C0, "ngf": 32, "ndf": 32, **LR(1e-3), "augment": ["translation"]}),
+    "color-w32-lr1e-3-rpgan": ("color", {**C0, "ngf": 32, "ndf": 32, **LR(1e-3), **ALL_AUG, "loss": "rpgan",
                                          "r1_gamma": 0.1}),
     # The ablation behind `fast` (docs/presets.md): width, then learning rate, loss and D normalisation.
     "w32": ("fast", {**FAST_BCE, "ngf": 32, "ndf": 32, "lr_g": 2e-4, "lr_d": 2e-4}),

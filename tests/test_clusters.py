@@ -8,6 +8,7 @@ import ganforge
 from ganforge import Config, ConfigError, DataError, RunError
 from ganforge.data.clusters import Clusters, clustered, fit_clusters, thumbnails
 from ganforge.metrics import Evaluator, make_extractor
+from ganforge.models import label_source
 from ganforge.models.base import spread_classes
 from ganforge.runs import RunDir
 
@@ -59,19 +60,32 @@ def test_spread_classes_cycles_equal_weights_and_follows_unequal_ones():
         assert np.abs(counts - m * np.array([6, 3, 1]) / 10).max() < 1
 
 
-def test_options_are_checked():
+def test_clusters_give_way_to_real_labels_and_to_packing():
     with pytest.raises(ConfigError, match="--clusters 1: one cluster tells G and D nothing"):
         Config(clusters=1)
-    with pytest.raises(ConfigError, match="--clusters 4 replaces the labels that --conditional trains on; drop one"):
-        Config(clusters=4, conditional=True)
-    with pytest.raises(ConfigError, match="--clusters 4: a packed D .* drop --pack or --clusters"):
-        Config(clusters=4, pack=2)
+    cases = [  # options, classes in the dataset -> what G and D take as labels
+        (dict(clusters=20), 0, "clusters"),
+        (dict(clusters=20), 10, "clusters"),
+        (dict(clusters=20, label_assist=True), 10, "labels"),  # real labels beat clusters (docs/presets.md)
+        (dict(clusters=20, label_assist=True), 0, "clusters"),  # no labels to assist with
+        (dict(clusters=20, label_assist=True, classes=[3, 5]), 10, "clusters"),
+        (dict(clusters=20, conditional=True), 10, "labels"),
+        (dict(clusters=20, pack=2), 0, None),  # a pack has no one cluster
+        (dict(), 0, None),
+    ]
+    for options, num_classes, source in cases:
+        assert label_source(Config(**options), num_classes) == source, (options, num_classes)
+    # The presets self-condition only the runs that use no labels.
+    assert label_source(Config(preset="fast"), 10) == "labels"
+    assert label_source(Config(preset="fast", label_assist=False), 10) == "clusters"
+    assert label_source(Config(preset="color"), 10) == "clusters"
+    assert label_source(Config(preset="color", conditional=True), 10) == "labels"
 
 
 def test_a_self_conditioned_run_trains_samples_and_evaluates_by_cluster(tmp_path):
     from ganforge.training.trainer import Trainer
 
-    data, _ = planted(96)
+    data, _ = planted(96)  # labelled, but with one class: label assist has nothing to show, clusters take over
     cfg = tiny_config(tmp_path, dataset="planted", clusters=3, preset="fast", ngf=8, ndf=8, steps=4)
     trainer = Trainer(cfg, RunDir.create(cfg), data=data, progress=False)
     sizes = np.bincount(trainer.data.labels, minlength=3).tolist()

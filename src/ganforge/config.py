@@ -87,10 +87,11 @@ class Config:
     pack: int = _opt(1, "model", "PacGAN (Lin et al. 2018): D scores packs of this many images at once, stacked "
                      "along channels (reals with reals, fakes with fakes), which shows it a G that covers too few "
                      "modes; takes no labels (--label-assist is ignored); 1 disables", low=1, architecture=True)
-    clusters: int = _opt(0, "model", "self-conditioning (Liu et al. 2020): G and D take the k-means cluster of "
-                         "each training image (on pixel thumbnails) as its label, which helps unlabelled data as "
-                         "labels do; samples draw clusters in proportion to their sizes; replaces the dataset's "
-                         "labels; 0 disables", low=0, architecture=True)
+    clusters: int = _opt(0, "model", "self-conditioning (Liu et al. 2020) for runs that use no labels: G and D "
+                         "take the k-means cluster of each training image (on pixel thumbnails) as its label, which "
+                         "helps unlabelled data as labels do; samples draw clusters in proportion to their sizes; "
+                         "ignored with --conditional, with --label-assist on labelled data and with --pack; "
+                         "0 disables", low=0, architecture=True)
     # loss
     loss: str = _opt("bce", "loss", "adversarial loss (docs/training.md)", choices=tuple(LOSSES))
     label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this", low=0, high=0.5,
@@ -189,11 +190,6 @@ class Config:
                               "drop --conditional or --pack")
         if self.clusters == 1:
             raise ConfigError("--clusters 1: one cluster tells G and D nothing; use 0 (off) or 2 or more, such as 20")
-        if self.clusters and self.conditional:
-            raise ConfigError(f"--clusters {self.clusters} replaces the labels that --conditional trains on; drop one")
-        if self.clusters and self.pack > 1:
-            raise ConfigError(f"--clusters {self.clusters}: a packed D scores several images at once, under no one "
-                              "cluster; drop --pack or --clusters")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
         classes = self.classes

@@ -14,13 +14,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # and hinge loss, which stay stable at 12× the paper's learning rate with beta1 = 0; EMA sampling smooths the
     # fast-moving weights. On labelled data G and D see the class even when none is asked for (label assist),
     # with the mode-seeking term, without which G maps every z of a class to one image; --conditional runs
-    # also get a matching-aware D, without which one sample in eight shows the wrong class.
+    # also get a matching-aware D, without which one sample in eight shows the wrong class. Runs that use no
+    # labels see 20 k-means clusters of the images in their place (self-conditioning).
     "fast": dict(loss="hinge", d_norm="spectral", lr_g=2.4e-3, lr_d=2.4e-3, beta1=0.0, beta2=0.99, ngf=24, ndf=24,
-                 mode_seeking=0.5, mismatch=0.5, label_assist=True),
+                 mode_seeking=0.5, mismatch=0.5, label_assist=True, clusters=20),
     # 32×32 and 64×64 colour images (emoji, CIFAR-10, CelebA): fast's hinge + spectral-norm D at 3/8 width and 12×
     # the paper's learning rate, with SN-GAN's 128-d z, and DiffAugment's translation alone: on a few thousand
     # images it helps D more than it costs, while colour and cutout slowed G more than they helped. --conditional
-    # runs get fast's mode seeking and matching-aware D (unconditional ones are untouched by either).
+    # runs get fast's mode seeking and matching-aware D. Unconditional runs are self-conditioned on 20 k-means
+    # clusters of the images (with fast's mode seeking, as label assist has it).
     "color": dict(loss="hinge", d_norm="spectral", lr_g=2.4e-3, lr_d=2.4e-3, beta1=0.0, beta2=0.99, ngf=24, ndf=24,
-                  z_dim=128, augment=["translation"], mode_seeking=0.5, mismatch=0.5),
+                  z_dim=128, augment=["translation"], mode_seeking=0.5, mismatch=0.5, clusters=20),
 }

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from PIL import Image
+from safetensors import SafetensorError, safe_open
 
 from .errors import GanforgeError, RunError
 from .files import atomic_write
@@ -458,10 +459,20 @@ def _files_section(d: RunData) -> str:
     return f'<section id="files"><h2>Evaluation and probe</h2>{"".join(parts)}</section>'
 
 
+def _self_conditioned(run: RunDir) -> bool:
+    """Whether the exported generator takes clusters for labels (``--clusters`` gives way to real labels, so
+    the options alone do not say)."""
+    try:
+        with safe_open(str(run.generator), framework="pt") as f:
+            return "ganforge_cluster_sizes" in (f.metadata() or {})
+    except (OSError, SafetensorError):  # not exported yet, or unreadable: the generator section says why
+        return False
+
+
 def _summary(d: RunData) -> str:
     o, last = d.options, d.train_rows[-1] if d.train_rows else {}
     kind = ("conditional" if o.get("conditional") else f"self-conditioned ({o['clusters']} clusters)"
-            if o.get("clusters") else "label-assisted" if o.get("label_assist") else "unconditional")
+            if _self_conditioned(d.run) else "label-assisted" if o.get("label_assist") else "unconditional")
     facts = [("dataset", o.get("dataset")), ("model", f"{o.get('model')}, {kind}"), ("preset", o.get("preset")),
              ("step", last.get("step")),
              ("training time", f"{last['seconds']:.0f} s" if _finite(last.get("seconds")) else None),

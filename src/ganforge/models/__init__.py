@@ -14,13 +14,24 @@ GENERATORS: dict[str, type[Generator]] = {"mlp": MLPGenerator, "dcgan": DCGANGen
 DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
 
 
-def uses_labels(config: Config, num_classes: int) -> bool:
-    """Whether G and D take the class label: ``--conditional``, ``--clusters`` (its labels are clusters), or
-    ``--label-assist`` on a labelled dataset trained whole (with ``--classes`` the run stays unconditional:
-    samples would otherwise cycle through classes it never saw; a packed D scores several images at once,
+def label_source(config: Config, num_classes: int) -> str | None:
+    """What G and D take as their label: ``"labels"``, the dataset's own (``--conditional``, or
+    ``--label-assist`` on a labelled dataset trained whole), ``"clusters"`` (``--clusters``, when no labels
+    are used), or None. With ``--classes`` label assist gives way (samples would otherwise cycle through
+    classes the run never saw), and with ``--pack`` both assists do (a packed D scores several images at once,
     under no one label)."""
-    return config.conditional or config.clusters > 0 or (config.label_assist and num_classes >= 2 and config.classes is None
-                                  and config.pack == 1)
+    if config.conditional:
+        return "labels"
+    if config.pack > 1:
+        return None
+    if config.label_assist and num_classes >= 2 and config.classes is None:
+        return "labels"
+    return "clusters" if config.clusters else None
+
+
+def uses_labels(config: Config, num_classes: int) -> bool:
+    """Whether G and D take a label (``label_source``)."""
+    return label_source(config, num_classes) is not None
 
 
 def build_models(config: Config, channels: int, resolution: int, num_classes: int) -> tuple[Generator, Discriminator]:
@@ -45,5 +56,5 @@ def generator_from_spec(family: str, init_kwargs: dict[str, Any]) -> Generator:
     return GENERATORS[family](**init_kwargs)
 
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models",
+__all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models", "label_source",
            "class_list", "generator_from_spec", "make_latents", "recalibrated"]

@@ -28,7 +28,7 @@ from ..images import save_grid
 from ..losses import make_objective
 from ..metrics.evaluate import parse_metrics
 from ..metrics.hook import EvalHook
-from ..models import Generator, build_models, make_latents, recalibrated
+from ..models import Generator, build_models, label_source, make_latents, recalibrated
 from ..runs import RunDir, export_generator
 from . import distributed, performance
 from .alarms import Alarms
@@ -78,7 +78,7 @@ class Trainer:
         if state is not None:
             check_compatible(state, config, run.latest)
         self.clusters: Clusters | None = None
-        if config.clusters:
+        if label_source(config, data.num_classes) == "clusters":
             self.clusters = _clusters(config, data, state, run.latest, self.world)
             eval_data, data = data, clustered(data, self.clusters)
         self.data = data
@@ -454,7 +454,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
         if world.main:
             log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
                      "conditional" if config.conditional else
-                     f"self-conditioned ({config.clusters} clusters)" if config.clusters else
+                     f"self-conditioned ({config.clusters} clusters)" if trainer.clusters is not None else
                      "label-assisted" if trainer.G.takes_labels else "unconditional", config.model, config.dataset,
                      len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
                      trainer.device, f" × {world.world_size} processes" if world.enabled else "", trainer.step)
