@@ -48,7 +48,7 @@ class Clusters:
 
 def thumbnails(images: np.ndarray) -> torch.Tensor:
     """Flattened average-pooled thumbnails in [0, 1]: float32 [N, C * h * w] with h, w <= THUMB."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255)
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(255)  # a copy: memmaps are read-only
     factor = -(-x.shape[-1] // THUMB)
     if factor > 1:
         x = F.avg_pool2d(x, factor, ceil_mode=True)
