@@ -134,6 +134,18 @@ def test_resume_keeps_the_clusters_and_is_bit_exact(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
 
 
+def test_a_set_smaller_than_the_clusters_gets_as_many_clusters_as_images(tmp_path, caplog):
+    data, _ = planted(12)
+    run = ganforge.train(tiny_config(tmp_path, dataset="planted", clusters=20, batch_size=4, steps=2), data=data,
+                         progress=False)
+    assert "--clusters 20: planted has 12 images, so 12 clusters" in caplog.text
+    G = ganforge.load_generator(run.path, device="cpu")
+    assert len(G.cluster_sizes) == G.num_classes == 12 and sum(G.cluster_sizes) == 12
+    assert G.classes == [c for c in range(12) if G.cluster_sizes[c]]  # empty clusters are never drawn
+    cfg = RunDir.open(run.path).config().replace(steps=3)
+    assert ganforge.train(cfg, data=data, resume=run.path, progress=False).step == 3
+
+
 def test_a_checkpoint_without_clusters_is_refused_on_resume(tmp_path):
     from ganforge.checkpoint import load_checkpoint, save_checkpoint
 

@@ -45,7 +45,7 @@ class Generator(GanModule):
 
     @property
     def takes_labels(self) -> bool:
-        """Whether G draws a given class (a --conditional or --label-assist run); see also ``classes``."""
+        """Whether G draws a given class (a --conditional, --label-assist or --clusters run); see ``classes``."""
         return self.num_classes > 0
 
     @property

@@ -352,14 +352,17 @@ class Trainer:
 def _clusters(config: Config, data: ImageData, state: dict[str, Any] | None, path: Path,
               world: distributed.World) -> Clusters:
     """A resumed run's clusters (the same images in the same clusters), or new ones fitted on rank 0."""
+    k = min(config.clusters, len(data))  # a preset's 20 clusters on a folder of a dozen images: 12
     if state is None:
-        return world.on_main(lambda: fit_clusters(data, config.clusters, config.seed))
+        if k < config.clusters:
+            log.warning("--clusters %d: %s has %d images, so %d clusters", config.clusters, data.name, len(data), k)
+        return world.on_main(lambda: fit_clusters(data, k, config.seed))
     saved = state.get("clusters")
     if not isinstance(saved, dict) or not isinstance(saved.get("centroids"), torch.Tensor):
         raise RunError(f"{path}: the checkpoint keeps no clusters for --clusters {config.clusters}; "
                        "start a new run instead")
     clusters = Clusters(saved["centroids"].numpy().astype(np.float32))
-    if clusters.k != config.clusters or clusters.centroids.shape[1] != thumbnails(data.images[:1]).shape[1]:
+    if clusters.k != k or clusters.centroids.shape[1] != thumbnails(data.images[:1]).shape[1]:
         raise RunError(f"{path}: its clusters do not fit --clusters {config.clusters} on {data.name}; "
                        "start a new run instead")
     return clusters
