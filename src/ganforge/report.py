@@ -459,20 +459,22 @@ def _files_section(d: RunData) -> str:
     return f'<section id="files"><h2>Evaluation and probe</h2>{"".join(parts)}</section>'
 
 
-def _self_conditioned(run: RunDir) -> bool:
-    """Whether the exported generator takes clusters for labels (``--clusters`` gives way to real labels, so
-    the options alone do not say)."""
+def _clusters(run: RunDir) -> int:
+    """How many clusters the exported generator takes for labels, 0 if none (``--clusters`` gives way to real
+    labels, and small sets get fewer, so the options alone do not say)."""
     try:
         with safe_open(str(run.generator), framework="pt") as f:
-            return "ganforge_cluster_sizes" in (f.metadata() or {})
-    except (OSError, SafetensorError):  # not exported yet, or unreadable: the generator section says why
-        return False
+            sizes = json.loads((f.metadata() or {}).get("ganforge_cluster_sizes", "[]"))
+    except (OSError, SafetensorError, ValueError):  # not exported yet, or unreadable: the generator section says why
+        return 0
+    return len(sizes) if isinstance(sizes, list) else 0
 
 
 def _summary(d: RunData) -> str:
     o, last = d.options, d.train_rows[-1] if d.train_rows else {}
-    kind = ("conditional" if o.get("conditional") else f"self-conditioned ({o['clusters']} clusters)"
-            if _self_conditioned(d.run) else "label-assisted" if o.get("label_assist") else "unconditional")
+    clusters = _clusters(d.run)
+    kind = ("conditional" if o.get("conditional") else f"self-conditioned ({clusters} clusters)"
+            if clusters else "label-assisted" if o.get("label_assist") else "unconditional")
     facts = [("dataset", o.get("dataset")), ("model", f"{o.get('model')}, {kind}"), ("preset", o.get("preset")),
              ("step", last.get("step")),
              ("training time", f"{last['seconds']:.0f} s" if _finite(last.get("seconds")) else None),

@@ -457,7 +457,7 @@ def train(config: Config, resume: str | Path | None = None, data: ImageData | No
         if world.main:
             log.info("run %s: %s %s on %s (%d images, %d×%d×%d) on %s%s, from step %d", run.path,
                      "conditional" if config.conditional else
-                     f"self-conditioned ({config.clusters} clusters)" if trainer.clusters is not None else
+                     f"self-conditioned ({trainer.clusters.k} clusters)" if trainer.clusters is not None else
                      "label-assisted" if trainer.G.takes_labels else "unconditional", config.model, config.dataset,
                      len(trainer.data), trainer.data.channels, trainer.data.resolution, trainer.data.resolution,
                      trainer.device, f" × {world.world_size} processes" if world.enabled else "", trainer.step)
