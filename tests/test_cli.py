@@ -39,6 +39,8 @@ def assert_one_line_error(code, err, text):
         (["train", "--pack", "5"], "--pack 5: D scores packs of 5 images, so --batch-size must be a multiple"),
         (["train", "--pack", "2", "--conditional"], "--pack 2: a packed D scores several images at once and takes no "
                                                      "labels; drop --conditional or --pack"),
+        (["train", "--clusters", "1"], "--clusters 1: one cluster tells G and D nothing; use 0 (off) or 2 or more"),
+        (["train", "--clusters", "-3"], "--clusters must be non-negative, got -3"),
         (["train", "--batch-size", "1"], "--batch-size must be at least 2 (BatchNorm and the batch statistics"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["sample", "/nonexistent/run"], "no such run directory"),

@@ -171,12 +171,12 @@ class Evaluator:
                               f"reference data are {self.reference.channels}×{self.reference.resolution}px")
         if classes is None and self.reference.labels is not None and generator.takes_labels:
             classes = self.reference.present_classes()
-        if generator.cluster_sizes is not None:
-            # Its labels are clusters, drawn by size; ``classes`` are still the dataset's, for the coverage.
-            labels = generator.default_labels(self.n)
-            return self.score(generated_batches(generator, self.n, self.seed, labels), self.n, None, classes)
-        labels = generator_labels(generator, self.n, classes)
-        return self.score(generated_batches(generator, self.n, self.seed, labels), self.n, labels, classes)
+        clustered = generator.cluster_sizes is not None
+        # A self-conditioned G draws its clusters by size; ``classes`` stay the dataset's, for the coverage,
+        # and cluster ids are no labels to check the samples against.
+        labels = generator.default_labels(self.n) if clustered else generator_labels(generator, self.n, classes)
+        batches = generated_batches(generator, self.n, self.seed, labels)
+        return self.score(batches, self.n, None if clustered else labels, classes)
 
     def score_images(self, images: ImageData, source: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
         """Score images made earlier (e.g. ``ganforge sample --out s.npz``); their labels, if any, are the

@@ -64,13 +64,17 @@ class Generator(GanModule):
             raise ConfigError(f"trained classes {list(ids)} do not fit a generator of {self.num_classes} classes")
         self._classes = None if ids is None else sorted(int(i) for i in ids)
 
+    @property
+    def class_weights(self) -> list[int] | None:
+        """How often to draw each of ``classes``: a self-conditioned G's cluster sizes; None (evenly) otherwise."""
+        return None if self.cluster_sizes is None else [self.cluster_sizes[c] for c in self.classes]
+
     def default_labels(self, n: int) -> torch.Tensor | None:
         """Labels for ``n`` samples when none are asked for: the trained classes in turn, or for a
         self-conditioned G its clusters in proportion to their sizes (None when G takes no labels)."""
         if not self.takes_labels:
             return None
-        sizes = None if self.cluster_sizes is None else [self.cluster_sizes[c] for c in self.classes]
-        return torch.tensor(spread_classes(self.classes, n, sizes), dtype=torch.long)
+        return torch.tensor(spread_classes(self.classes, n, self.class_weights), dtype=torch.long)
 
     @property
     def device(self) -> torch.device:
@@ -236,7 +240,7 @@ def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, 
     rng = torch.Generator().manual_seed(seed)
     device = g.device
     pool = torch.tensor(g.classes or [0])  # the trained classes: statistics of the images G will be asked for
-    sizes = torch.tensor([float(g.cluster_sizes[c]) for c in g.classes]) if g.cluster_sizes else None
+    sizes = None if g.class_weights is None else torch.tensor(g.class_weights, dtype=torch.float)
     for _ in range(batches):
         z = torch.randn(batch_size, g.z_dim, generator=rng).to(device)
         y = None

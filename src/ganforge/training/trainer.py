@@ -77,10 +77,11 @@ class Trainer:
         state = self.world.on_main(lambda: load_checkpoint(run.latest)) if resume else None  # rank 0 reads
         if state is not None:
             check_compatible(state, config, run.latest)
+        reference = data  # what evaluation compares with: the images under the dataset's own labels
         self.clusters: Clusters | None = None
         if label_source(config, data.num_classes) == "clusters":
             self.clusters = _clusters(config, data, state, run.latest, self.world)
-            eval_data, data = data, clustered(data, self.clusters)
+            data = clustered(data, self.clusters)
         self.data = data
         self.train_classes = data.present_classes()  # what G's labels take: classes, or non-empty clusters
 
@@ -113,21 +114,21 @@ class Trainer:
         self.rng = torch.Generator(self.device).manual_seed(config.seed + 1)  # z, fake labels, augmentation
         self.class_pool = torch.tensor(self.train_classes or [0], device=self.device)
         # Clusters are drawn in proportion to their sizes (the data's mixture); classes uniformly.
-        self.class_weights = (torch.tensor([float(G.cluster_sizes[c]) for c in self.train_classes], device=self.device)
-                              if G.cluster_sizes is not None else None)
+        self.class_weights = (None if G.class_weights is None
+                              else torch.tensor(G.class_weights, dtype=torch.float, device=self.device))
         self.objective = make_objective(config, self.class_pool, self.rng, G.takes_labels)
 
         # Conditional grids: one row of 8 per class; self-conditioned ones: 64 tiles, clusters by size.
-        n_fixed = 8 * len(self.train_classes) if G.takes_labels and self.clusters is None else 64
+        per_class = G.takes_labels and self.clusters is None
+        n_fixed = 8 * len(self.train_classes) if per_class else 64
         self.fixed_z = make_latents(n_fixed, config.z_dim, SAMPLE_SEED, self.device)
-        self.fixed_labels = (None if not G.takes_labels else self.class_pool.repeat_interleave(8)
-                             if self.clusters is None else G.default_labels(n_fixed).to(self.device))
+        labels = self.class_pool.repeat_interleave(8) if per_class else G.default_labels(n_fixed)
+        self.fixed_labels = None if labels is None else labels.to(self.device)
 
         self.alarms = Alarms(saturated=self.objective.loss.saturated, failing=self.objective.loss.failing)
         self.step, self.elapsed = 0, 0.0
         # Rank 0 alone evaluates: one set of rows in metrics.jsonl, one best.pt, one writer of the stats cache.
-        self.evaluator = (EvalHook(config, run, eval_data if self.clusters else data, self.device)
-                          if config.eval_every and self.world.main else None)
+        self.evaluator = EvalHook(config, run, reference, self.device) if config.eval_every and self.world.main else None
         if state is not None:
             self._load(state)
         self.outputs = RunOutputs(config, run, self.device, self.world, self.step)  # report, TensorBoard
