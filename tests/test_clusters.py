@@ -1,5 +1,7 @@
 """Self-conditioning (--clusters K): k-means clusters of the training images stand in for labels."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -116,6 +118,22 @@ def test_a_self_conditioned_run_trains_samples_and_evaluates_by_cluster(tmp_path
     result = Evaluator(digits, extractor, ["fid"], n=60, cache=False)(G)
     assert np.isfinite(result["fid"]) and "label_accuracy" not in result  # cluster ids are no digits
     assert result["classes_expected"] == 10  # coverage counts the dataset's classes, not the clusters
+
+
+def test_fitting_the_clusters_counts_against_the_time_limit(tmp_path, monkeypatch):
+    from ganforge.training import trainer as trainer_module
+
+    fit = trainer_module.fit_clusters
+
+    def slow_fit(*args, **kwargs):
+        time.sleep(0.3)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "fit_clusters", slow_fit)
+    data, _ = planted(48)
+    run = ganforge.train(tiny_config(tmp_path, dataset="planted", clusters=3, steps=None, time_limit=0.25), data=data,
+                         progress=False)
+    assert run.stopped_by == "time_limit" and run.step == 0  # the budget went on k-means
 
 
 def test_resume_keeps_the_clusters_and_is_bit_exact(tmp_path, monkeypatch):

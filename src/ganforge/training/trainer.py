@@ -79,9 +79,12 @@ class Trainer:
             check_compatible(state, config, run.latest)
         reference = data  # what evaluation compares with: the images under the dataset's own labels
         self.clusters: Clusters | None = None
+        clustering_seconds = 0.0
         if label_source(config, data.num_classes) == "clusters":
+            t0 = time.perf_counter()
             self.clusters = _clusters(config, data, state, run.latest, self.world)
             data = clustered(data, self.clusters)
+            clustering_seconds = time.perf_counter() - t0
         self.data = data
         self.train_classes = data.present_classes()  # what G's labels take: classes, or non-empty clusters
 
@@ -126,7 +129,8 @@ class Trainer:
         self.fixed_labels = None if labels is None else labels.to(self.device)
 
         self.alarms = Alarms(saturated=self.objective.loss.saturated, failing=self.objective.loss.failing)
-        self.step, self.elapsed = 0, 0.0
+        # Fitting the clusters is part of training, so a fresh run's clock (and --time-limit) starts with it.
+        self.step, self.elapsed = 0, clustering_seconds
         # Rank 0 alone evaluates: one set of rows in metrics.jsonl, one best.pt, one writer of the stats cache.
         self.evaluator = EvalHook(config, run, reference, self.device) if config.eval_every and self.world.main else None
         if state is not None:
