@@ -103,6 +103,9 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "color-g48": ("color", {**C0, "ngf": 48}),
     "color-lr1e-3": ("color", {**C0, **LR(1e-3)}),
     "color-b128": ("color", {**C0, "batch_size": 128}),
+    # Longer runs on Stacked MNIST: the wider pair at a lower learning rate, and with the preset's clusters.
+    "color-w48-lr1e-3-trans": ("color", {**C0, "ngf": 48, "ndf": 48, **LR(1e-3)}),
+    "color-w48-clusters20": ("color", {"ngf": 48, "ndf": 48, "clusters": 20}),
     # The color preset's screen on 64×64 emoji (docs/presets.md): width, learning rate, augmentation, loss.
     "color-w32": ("color", {**C0, "ngf": 32, "ndf": 32, **ALL_AUG, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
                             "beta2": 0.999}),
