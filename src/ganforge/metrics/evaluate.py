@@ -246,10 +246,10 @@ def compute_metrics(metrics: Sequence[str], real: RealStats | None, fake: Featur
 
 def reference_data(dataset: str, data_dir: str | Path | None, resolution: int | None = None,
                    classes: Sequence[int] | None = None, split: str = "train",
-                   background: str = "white") -> ImageData:
+                   background: str = "white", channels: int | None = None) -> ImageData:
     """The real images generated ones are compared with: the split at ``resolution``, restricted to
-    ``classes`` (``background``: as the run prepared its transparent images)."""
-    data = load_dataset(dataset, data_dir, split, resolution, background=background)
+    ``classes`` (``background``, ``channels``: as the run prepared its images)."""
+    data = load_dataset(dataset, data_dir, split, resolution, channels=channels, background=background)
     return data.select_classes(list(classes)) if classes else data
 
 
@@ -257,9 +257,10 @@ def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: s
                        n: int | None = None, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
                        features: str = "auto", classes: Sequence[int] | None = None, split: str = "train",
                        inception: str | Path | None = None, seed: int = 0, cache: bool = True,
-                       background: str = "white") -> dict[str, Any]:
+                       background: str = "white", channels: int | None = None) -> dict[str, Any]:
     """Quality metrics of ``n`` samples of ``generator`` (default: ``default_samples(metrics)``) against
-    ``dataset``'s ``split`` (restricted to ``classes``).
+    ``dataset``'s ``split`` (restricted to ``classes``; ``channels``: the run's ``--channels``, for a
+    generator trained on gray copies of colour images or the other way round).
 
     ``features``: ``auto`` (Inception when its weights are cached or given, else the classifier),
     ``inception``, ``classifier`` or a TorchScript file. The result names the features used; the
@@ -268,7 +269,7 @@ def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: s
     >>> evaluate_generator(G, "mnist", "../shared/data/mnist", features="classifier")["fid"]
     >>> evaluate_generator(G, "stacked-mnist", "../shared/data/mnist", metrics="modes")  # 26,000 samples
     """
-    reference = reference_data(dataset, data_dir, generator.resolution, classes, split, background)
+    reference = reference_data(dataset, data_dir, generator.resolution, classes, split, background, channels)
     extractor = make_extractor(features, dataset, data_dir, generator.resolution, inception, generator.device)
     return Evaluator(reference, extractor, metrics, n, seed, split, cache)(generator, classes)
 
@@ -287,7 +288,7 @@ def evaluate_samples(path: str | Path, samples: str | Path, metrics: str | Seque
         raise ConfigError(f"--samples: {samples} is not a file; make one with ganforge sample RUN --out FILE.npz")
     images = load_npz(Path(samples))
     reference = reference_data(config.dataset, data_dir or config.data_dir, config.image_size, config.classes,
-                               background=config.background)
+                               background=config.background, channels=config.channels)
     if features == "auto" and inception is not None:
         features = "inception"
     extractor = make_extractor(features, config.dataset, data_dir or config.data_dir, reference.resolution,
@@ -318,7 +319,8 @@ def evaluate_run(path: str | Path, n: int | None = None,
     if features == "auto" and inception is not None:
         features = "inception"
     result = evaluate_generator(generator, config.dataset, data_dir or config.data_dir, n, metrics, features,
-                                config.classes, inception=inception, seed=seed, background=config.background)
+                                config.classes, inception=inception, seed=seed, background=config.background,
+                                channels=config.channels)
     result["checkpoint"] = checkpoint or "generator.safetensors"
     out = run.path / "metrics.json"
     recorded = json.loads(out.read_text()) if out.is_file() else {}

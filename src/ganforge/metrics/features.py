@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data import DATASETS
+from ..data.transforms import convert_channels
 from ..download import RemoteFile, cache_root, fetch, file_digest
 from ..errors import ConfigError, DataError
 from ..images import pixels_to_float
@@ -79,6 +80,9 @@ class ClassifierFeatures(FeatureExtractor):
         self.ident, self.description = ident, description
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        channels = self.model.init_kwargs["channels"]
+        if images.shape[1] != channels:  # a --channels run: gray copies of colour images, or the other way round
+            images = torch.from_numpy(convert_channels(images.cpu().numpy(), channels)).to(self.device)
         features, logits = self.model(pixels_to_float(images))
         return features, logits.softmax(1)
 
