@@ -134,6 +134,7 @@ def test_fitting_the_clusters_counts_against_the_time_limit(tmp_path, monkeypatc
     run = ganforge.train(tiny_config(tmp_path, dataset="planted", clusters=3, steps=None, time_limit=0.25), data=data,
                          progress=False)
     assert run.stopped_by == "time_limit" and run.step == 0  # the budget went on k-means
+    assert (run.path / "generator.safetensors").is_file() and (run.path / "checkpoints" / "latest.pt").is_file()
 
 
 def test_resume_keeps_the_clusters_and_is_bit_exact(tmp_path, monkeypatch):
