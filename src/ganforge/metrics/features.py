@@ -74,15 +74,17 @@ class ClassifierFeatures(FeatureExtractor):
     name = "classifier"
     has_classes = True
 
-    def __init__(self, model: DomainClassifier, ident: str, description: str, device: torch.device | str = "cpu"):
+    def __init__(self, model: DomainClassifier, ident: str, description: str, device: torch.device | str = "cpu",
+                 channels: int | None = None):
+        """``channels``: what the model reads; images with the other count (a --channels run: gray copies of
+        colour images, or the other way round) are converted as training converted them."""
         super().__init__(device)
         self.model = model.to(self.device).eval()
-        self.ident, self.description = ident, description
+        self.ident, self.description, self.channels = ident, description, channels
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        channels = self.model.init_kwargs["channels"]
-        if images.shape[1] != channels:  # a --channels run: gray copies of colour images, or the other way round
-            images = torch.from_numpy(convert_channels(images.cpu().numpy(), channels)).to(self.device)
+        if self.channels is not None and images.shape[1] != self.channels:
+            images = torch.from_numpy(convert_channels(images.cpu().numpy(), self.channels)).to(self.device)
         features, logits = self.model(pixels_to_float(images))
         return features, logits.softmax(1)
 
@@ -194,7 +196,7 @@ def make_extractor(features: str, dataset: str, data_dir: str | Path | None, res
         if stacked:
             return ChannelClassifierFeatures(model, ident + "-channels", description, report["resolution"],
                                              device)
-        return ClassifierFeatures(model, ident, description, device)
+        return ClassifierFeatures(model, ident, description, device, channels=model.init_kwargs["channels"])
     path = Path(features).expanduser()
     if not path.is_file():
         raise ConfigError(f"--features: {features!r} is neither inception, classifier nor an existing TorchScript file")
