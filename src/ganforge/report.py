@@ -22,7 +22,6 @@ from typing import Any
 
 import yaml
 from PIL import Image
-from safetensors import SafetensorError, safe_open
 
 from .errors import GanforgeError, RunError
 from .files import atomic_write
@@ -30,7 +29,7 @@ from .images import grid_image
 from .latent import class_sweep, latents_for_seeds
 from .losses import LOSSES
 from .metrics.evaluate import METRICS
-from .runs import RunDir, load_generator
+from .runs import RunDir, generator_metadata, load_generator
 from .sampling import sample_grid
 
 MAX_FRAMES = 60  # sample grids embedded for the slider; more are subsampled evenly
@@ -463,9 +462,8 @@ def _clusters(run: RunDir) -> int:
     """How many clusters the exported generator takes for labels, 0 if none (``--clusters`` gives way to real
     labels, and small sets get fewer, so the options alone do not say)."""
     try:
-        with safe_open(str(run.generator), framework="pt") as f:
-            sizes = json.loads((f.metadata() or {}).get("ganforge_cluster_sizes", "[]"))
-    except (OSError, SafetensorError, ValueError):  # not exported yet, or unreadable: the generator section says why
+        sizes = json.loads(generator_metadata(run.generator).get("ganforge_cluster_sizes", "[]"))
+    except (GanforgeError, ValueError):  # not exported yet, or unreadable: the generator section says why
         return 0
     return len(sizes) if isinstance(sizes, list) else 0
 

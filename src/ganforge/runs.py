@@ -176,10 +176,18 @@ def _sorted_metadata(data: bytes) -> bytes:
     return len(text).to_bytes(8, "little") + text + data[8 + n:]
 
 
-def read_generator_file(path: Path) -> Generator:
+def generator_metadata(path: Path) -> dict[str, str]:
+    """The metadata of an exported generator (``export_generator``), read without its weights."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+            return f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise RunError(f"{path}: cannot read generator weights ({e}); re-export it or pass --checkpoint") from None
+
+
+def read_generator_file(path: Path) -> Generator:
+    meta = generator_metadata(path)
+    try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise RunError(f"{path}: cannot read generator weights ({e}); re-export it or pass --checkpoint") from None
