@@ -22,7 +22,7 @@ from ganforge.data.base import subset_indices
 from ganforge.data.clusters import thumbnails
 from ganforge.data.registry import load_dataset
 from ganforge.probe import extract_features
-from ganforge.runs import RunDir
+from ganforge.run import Run
 
 
 def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20, help="clusters")
     parser.add_argument("--n", type=int, default=50_000, help="evenly spaced training images to cluster")
     args = parser.parse_args()
-    run = RunDir.open(args.run)
-    config = run.config()
+    run = Run.open(args.run)
+    config = run.config
     data = load_dataset(config.dataset, args.data_dir or config.data_dir, "train", config.image_size,
                         channels=config.channels, background=config.background)
     if data.labels is None:

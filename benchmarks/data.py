@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ganforge.config import Config
 from ganforge.data import ImageData, load_dataset, make_batcher
 from ganforge.device import resolve_device
-from ganforge.runs import RunDir
+from ganforge.run import Run
 from ganforge.training.trainer import Trainer
 
 
@@ -98,7 +98,7 @@ def bench_step(data_dir: Path, device: torch.device, steps: int, rounds: int, tm
     data = load_dataset("mnist", data_dir)
     config = Config(dataset="mnist", data_dir=str(data_dir), model="dcgan", batch_size=64, device=device.type,
                     out=str(tmp / "run"))
-    trainer = Trainer(config, RunDir.create(config), data=data, progress=False)
+    trainer = Trainer(config, Run.create(config), data=data, progress=False)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     pipelines = {
         "ganforge device batcher": lambda: make_batcher(data, 64, device, 0, mode="device"),

@@ -18,7 +18,7 @@ import torch
 import ganforge
 from ganforge.metrics import evaluate_generator
 from ganforge.models import recalibrated
-from ganforge.runs import RunDir
+from ganforge.run import Run
 from ganforge.training.trainer import Trainer
 
 # name -> (rampup r, cap): decay min(cap, 1 - 1/(1 + r·t)) as StyleGAN2-ADA's ema_rampup, or ganforge's ramp.
@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ganforge.Config.from_preset("fast", dataset="mnist", data_dir=args.data_dir, out=tmp + "/r",
                                           time_limit=args.budget, sample_every=10**9, checkpoint_every=10**9)
-        trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+        trainer = Trainer(cfg, Run.create(cfg), progress=False)
         trainer.G.train()
         trainer.D.train()
         extra = {k: copy.deepcopy(trainer.G).eval().requires_grad_(False) for k in VARIANTS}

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ganforge import Config, ImageData
 from ganforge.models.dcgan import FirstConv
-from ganforge.runs import RunDir
+from ganforge.run import Run
 from ganforge.training.trainer import Trainer
 
 
@@ -50,7 +50,7 @@ def main() -> None:
         for name in ("planes", "FirstConv"):
             cfg = Config(preset=args.preset, conditional=args.conditional, label_assist=True, device="cpu",
                          out=str(Path(tmp) / name))
-            trainer = Trainer(cfg, RunDir(Path(tmp) / name), data=data, progress=False)
+            trainer = Trainer(cfg, Run(Path(tmp) / name), data=data, progress=False)
             if name == "planes":
                 conv = trainer.D.blocks[0][0]  # spectral norm makes its class a parametrised subclass: keep it
                 conv.forward = types.MethodType(planes_forward, conv)

@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganforge import Config, ImageData
 from ganforge.device import resolve_device
 from ganforge.presets import PRESETS
-from ganforge.runs import RunDir
+from ganforge.run import Run
 from ganforge.training.performance import cpu_has_amx
 from ganforge.training.trainer import Trainer
 
@@ -71,7 +71,7 @@ def ganforge_step(arch: Arch, data: ImageData, batch: int, device: torch.device,
     """
     fields = dict(model=arch.model, batch_size=batch, device=str(device), out=str(tmp), **options)
     cfg = Config.from_preset(preset, **fields) if preset else Config(**fields)
-    trainer = Trainer(cfg, RunDir(tmp), data=data, progress=False)
+    trainer = Trainer(cfg, Run(tmp), data=data, progress=False)
     if conv_ends:
         tutorial_layers(trainer.G), tutorial_layers(trainer.D)
     return trainer.train_step

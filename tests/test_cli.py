@@ -3,22 +3,8 @@ import pytest
 from PIL import Image
 
 import ganforge
-from ganforge.cli import main
 
-from .conftest import tiny_config
-
-
-def run_cli(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, text):
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ganforge: error:"), err
-    assert text in lines[0] and "Traceback" not in err
+from .helpers import assert_one_line_error, run_cli, tiny_config
 
 
 @pytest.mark.parametrize(
@@ -75,7 +61,7 @@ def test_train_reads_a_config_file(capsys, tmp_path):
     cfg.save(tmp_path / "c.yaml")
     code, _, _ = run_cli(capsys, "train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "x"),
                          "--no-progress")
-    assert code == 0 and ganforge.runs.RunDir.open(tmp_path / "x").config().ngf == 8
+    assert code == 0 and ganforge.run.Run.open(tmp_path / "x").config.ngf == 8
 
 
 def test_sample_grid_folder_and_npz(capsys, tmp_path, trained):

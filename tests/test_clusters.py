@@ -12,10 +12,9 @@ from ganforge.data.clusters import Clusters, clustered, fit_clusters, thumbnails
 from ganforge.metrics import Evaluator, make_extractor
 from ganforge.models import label_source
 from ganforge.models.base import spread_classes
-from ganforge.runs import RunDir
+from ganforge.run import Run
 
-from .conftest import tiny_config
-from .test_training import _weights
+from .helpers import tiny_config, weights
 
 
 def planted(n: int = 90, size: int = 8, seed: int = 0) -> tuple[ganforge.ImageData, np.ndarray]:
@@ -89,7 +88,7 @@ def test_a_self_conditioned_run_trains_samples_and_evaluates_by_cluster(tmp_path
 
     data, _ = planted(96)  # labelled, but with one class: label assist has nothing to show, clusters take over
     cfg = tiny_config(tmp_path, dataset="planted", clusters=3, preset="fast", ngf=8, ndf=8, steps=4)
-    trainer = Trainer(cfg, RunDir.create(cfg), data=data, progress=False)
+    trainer = Trainer(cfg, Run.create(cfg), data=data, progress=False)
     sizes = np.bincount(trainer.data.labels, minlength=3).tolist()
     assert trainer.G.takes_labels and trainer.D.num_classes == 3 and trainer.G.cluster_sizes == sizes
     assert trainer.data_classes == [0] and trainer.train_classes == [0, 1, 2]
@@ -147,9 +146,9 @@ def test_resume_keeps_the_clusters_and_is_bit_exact(tmp_path, monkeypatch):
         raise AssertionError("a resumed run fits its clusters again")
 
     monkeypatch.setattr("ganforge.training.trainer.fit_clusters", refit)
-    cfg = RunDir.open(half.path).config().replace(steps=8)
+    cfg = Run.open(half.path).config.replace(steps=8)
     resumed = ganforge.train(cfg, data=data, resume=half.path, progress=False)
-    a, b = _weights(straight.path / "checkpoints" / "latest.pt"), _weights(resumed.path / "checkpoints" / "latest.pt")
+    a, b = weights(straight.path / "checkpoints" / "latest.pt"), weights(resumed.path / "checkpoints" / "latest.pt")
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
 
 
@@ -161,7 +160,7 @@ def test_a_set_smaller_than_the_clusters_gets_as_many_clusters_as_images(tmp_pat
     G = ganforge.load_generator(run.path, device="cpu")
     assert len(G.cluster_sizes) == G.num_classes == 12 and sum(G.cluster_sizes) == 12
     assert G.classes == [c for c in range(12) if G.cluster_sizes[c]]  # empty clusters are never drawn
-    cfg = RunDir.open(run.path).config().replace(steps=3)
+    cfg = Run.open(run.path).config.replace(steps=3)
     assert ganforge.train(cfg, data=data, resume=run.path, progress=False).step == 3
 
 
@@ -173,6 +172,6 @@ def test_a_checkpoint_without_clusters_is_refused_on_resume(tmp_path):
     state = load_checkpoint(run.path / "checkpoints" / "latest.pt")
     state["clusters"] = None
     save_checkpoint(state, run.path / "checkpoints", 2, 10)
-    cfg = RunDir.open(run.path).config().replace(steps=4)
+    cfg = Run.open(run.path).config.replace(steps=4)
     with pytest.raises(RunError, match="keeps no clusters for --clusters 3; start a new run instead"):
         ganforge.train(cfg, data=data, resume=run.path, progress=False)

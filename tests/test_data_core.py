@@ -9,7 +9,7 @@ from ganforge import DataError, load_dataset
 from ganforge.data import DeviceBatcher
 from ganforge.data.idx import read_idx
 
-from .conftest import tiny_data
+from .helpers import tiny_data
 
 
 def write_idx(path, array, gz=True):

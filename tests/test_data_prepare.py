@@ -20,7 +20,7 @@ from ganforge.data.prepare import prepared_root
 from ganforge.download import RemoteFile
 from ganforge.errors import DataError
 
-from .data_helpers import SHARED_DATA, idx_bytes, save_image, solid, write_idx_set
+from .helpers import SHARED_DATA, idx_bytes, save_image, solid, write_idx_set
 
 
 @pytest.fixture(autouse=True)

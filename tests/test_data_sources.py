@@ -14,7 +14,7 @@ from ganforge.data import load_dataset
 from ganforge.data.transforms import convert_channels
 from ganforge.errors import ConfigError, DataError
 
-from .data_helpers import idx_bytes, save_image, solid, write_cifar, write_idx_set
+from .helpers import idx_bytes, save_image, solid, write_cifar, write_idx_set
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from ganforge.data.prepare import prepared_root
 from ganforge.data.stacked import DRAWS
 from ganforge.errors import ConfigError
 
-from .data_helpers import SHARED_DATA, write_idx_set
+from .helpers import SHARED_DATA, write_idx_set
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,7 @@ import torch
 import ganforge
 from ganforge.checkpoint import load_checkpoint
 from ganforge.errors import RunError
-from ganforge.runs import RunDir
-from ganforge.training.trainer import _keep_global_batch
+from ganforge.run import Run, _keep_global_batch
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 LR = 2e-3
@@ -84,7 +83,7 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path):
         assert s1 == s2 and abs(d1 - d2) < 1e-5 and abs(g1 - g2) < 1e-5
 
     # Resume the 2-process run on 1 process: it keeps the global batch (16 per process now).
-    config = RunDir.open(ddp).config().replace(steps=6)
+    config = Run.open(ddp).config.replace(steps=6)
     resumed = ganforge.train(config, resume=ddp, progress=False)
     assert resumed.step == 6
     assert ganforge.Config.load(ddp / "config.yaml").batch_size == 16

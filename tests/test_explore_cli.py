@@ -9,8 +9,9 @@ from PIL import Image
 
 import ganforge
 from ganforge import Config
-from ganforge.cli import main
 from ganforge.latent import latents_for_seeds
+
+from .helpers import expect_error, run_cli
 
 TILE = 34  # 8×8 digits upscaled ×4 to 32 px, plus 2 px padding per tile
 GIF_SIDE = 64  # 8×8 upscaled ×8
@@ -27,32 +28,20 @@ def runs(tmp_path_factory):
     return {"uncond": str(uncond.path), "cond": str(cond.path)}
 
 
-def run_cli(args, capsys):
-    code = main(args)
-    return code, capsys.readouterr().err
-
-
-def expect_error(args, capsys, *fragments):
-    code, err = run_cli(args, capsys)
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.startswith("ganforge: error:")]
-    assert len(lines) == 1, err
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 # -- sample: tiles can be pointed at by number -----------------------------------------------------
 
 def test_sample_grid_tiles_are_numbered_by_their_seed(runs, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert run_cli([("sample"), runs["uncond"], "--n", "6", "--seed", "10", "--out", str(out)], capsys)[0] == 0
+    assert run_cli(capsys, *[("sample"), runs["uncond"], "--n", "6", "--seed", "10", "--out", str(out)])[0] == 0
     with np.load(tmp_path / "grid.latents.npz") as f:
         seeds, z = f["seeds"], f["z"]
     assert seeds.tolist() == list(range(10, 16))
     g = ganforge.load_generator(runs["uncond"], device="cpu")
     assert torch.equal(torch.from_numpy(z), latents_for_seeds(seeds.tolist(), g.z_dim))
     # The .npz output holds the same images as the tiles: seed 12 is image 2 of --seed 10.
-    assert run_cli(["sample", runs["uncond"], "--n", "6", "--seed", "10", "--out", str(tmp_path / "s.npz")], capsys)[0] == 0
+    assert run_cli(capsys, *["sample", runs["uncond"], "--n", "6", "--seed", "10", "--out", str(tmp_path / "s.npz")])[0] == 0
     with np.load(tmp_path / "s.npz") as f:
         images = f["images"]
     single = ganforge.images.to_uint8(g.sample(1, z=latents_for_seeds([12], g.z_dim)))
@@ -63,8 +52,7 @@ def test_sample_grid_tiles_are_numbered_by_their_seed(runs, tmp_path, capsys):
 
 def test_interpolate_writes_a_gif_loop_with_the_frame_count(runs, tmp_path, capsys):
     out = tmp_path / "walk.gif"
-    assert run_cli(["interpolate", runs["uncond"], "--seeds", "3,17,42", "--frames", "9", "--out", str(out)],
-                   capsys)[0] == 0
+    assert run_cli(capsys, *["interpolate", runs["uncond"], "--seeds", "3,17,42", "--frames", "9", "--out", str(out)])[0] == 0
     with Image.open(out) as im:
         assert im.n_frames == 9
         assert im.size == (GIF_SIDE, GIF_SIDE)
@@ -72,11 +60,11 @@ def test_interpolate_writes_a_gif_loop_with_the_frame_count(runs, tmp_path, caps
 
 
 def test_interpolate_writes_a_strip_and_z_files_work(runs, tmp_path, capsys):
-    assert run_cli(["sample", runs["uncond"], "--n", "4", "--out", str(tmp_path / "g.png")], capsys)[0] == 0
+    assert run_cli(capsys, *["sample", runs["uncond"], "--n", "4", "--out", str(tmp_path / "g.png")])[0] == 0
     out = tmp_path / "strip.png"
     args = ["interpolate", runs["uncond"], "--z", str(tmp_path / "g.latents.npz"), "--seeds", "1,3",
             "--frames", "7", "--method", "lerp", "--out", str(out)]
-    assert run_cli(args, capsys)[0] == 0
+    assert run_cli(capsys, *args)[0] == 0
     with Image.open(out) as im:
         assert im.size == (7 * TILE + 2, TILE + 2)
 
@@ -84,7 +72,7 @@ def test_interpolate_writes_a_strip_and_z_files_work(runs, tmp_path, capsys):
 def test_interpolate_morphs_between_classes(runs, tmp_path, capsys):
     out = tmp_path / "morph.gif"
     args = ["interpolate", runs["cond"], "--seeds", "5", "--labels", "0,3,7", "--frames", "6", "--out", str(out)]
-    assert run_cli(args, capsys)[0] == 0
+    assert run_cli(capsys, *args)[0] == 0
     with Image.open(out) as im:
         assert im.n_frames == 6
 
@@ -95,7 +83,7 @@ def test_arithmetic_figure_and_result_latents(runs, tmp_path, capsys):
     out = tmp_path / "sum.png"
     args = ["arithmetic", runs["uncond"], "--minus", "4,5", "--plus", "1,2,3", "--plus", "6,7,8",
             "--variations", "4", "--out", str(out)]
-    assert run_cli(args, capsys)[0] == 0
+    assert run_cli(capsys, *args)[0] == 0
     with np.load(tmp_path / "sum.latents.npz") as f:
         z = torch.from_numpy(f["z"])
     assert z.shape == (5, 100)
@@ -113,23 +101,23 @@ def test_arithmetic_figure_and_result_latents(runs, tmp_path, capsys):
 
 
 def test_arithmetic_needs_a_group(runs, capsys):
-    expect_error(["arithmetic", runs["uncond"]], capsys, "--plus or --minus")
+    expect_error(capsys, ["arithmetic", runs["uncond"]], "--plus or --minus")
 
 
 def test_arithmetic_on_a_conditional_run_needs_a_label(runs, tmp_path, capsys):
-    expect_error(["arithmetic", runs["cond"], "--plus", "1,2"], capsys, "--label", "conditional")
+    expect_error(capsys, ["arithmetic", runs["cond"], "--plus", "1,2"], "--label", "conditional")
     out = tmp_path / "c.png"
-    assert run_cli(["arithmetic", runs["cond"], "--plus", "1,2", "--label", "3", "--out", str(out)], capsys)[0] == 0
+    assert run_cli(capsys, *["arithmetic", runs["cond"], "--plus", "1,2", "--label", "3", "--out", str(out)])[0] == 0
 
 
 # -- sweep -----------------------------------------------------------------------------------------
 
 def test_sweep_is_one_row_per_seed_and_one_column_per_class(runs, tmp_path, capsys):
     out = tmp_path / "sweep.png"
-    assert run_cli(["sweep", runs["cond"], "--seeds", "1,2,3", "--out", str(out)], capsys)[0] == 0
+    assert run_cli(capsys, *["sweep", runs["cond"], "--seeds", "1,2,3", "--out", str(out)])[0] == 0
     with Image.open(out) as im:
         assert im.size == (10 * TILE + 2, 3 * TILE + 2)
-    assert run_cli(["sweep", runs["cond"], "--seeds", "1", "--classes", "2,4", "--out", str(out)], capsys)[0] == 0
+    assert run_cli(capsys, *["sweep", runs["cond"], "--seeds", "1", "--classes", "2,4", "--out", str(out)])[0] == 0
     with Image.open(out) as im:
         assert im.size == (2 * TILE + 2, TILE + 2)
 
@@ -138,40 +126,40 @@ def test_sweep_is_one_row_per_seed_and_one_column_per_class(runs, tmp_path, caps
 
 @pytest.mark.parametrize("seeds", ["", ",", "1,x", "1.5"])
 def test_bad_seed_lists(runs, seeds, capsys):
-    expect_error(["interpolate", runs["uncond"], "--seeds", seeds], capsys, "--seeds")
+    expect_error(capsys, ["interpolate", runs["uncond"], "--seeds", seeds], "--seeds")
 
 
 def test_interpolate_needs_two_seeds(runs, capsys):
-    expect_error(["interpolate", runs["uncond"], "--seeds", "4"], capsys, "at least 2 seeds")
+    expect_error(capsys, ["interpolate", runs["uncond"], "--seeds", "4"], "at least 2 seeds")
 
 
 def test_sweep_refuses_an_unconditional_run(runs, capsys):
-    expect_error(["sweep", runs["uncond"], "--seeds", "1,2"], capsys, "unconditional", "--conditional")
+    expect_error(capsys, ["sweep", runs["uncond"], "--seeds", "1,2"], "unconditional", "--conditional")
 
 
 def test_class_out_of_range(runs, capsys):
-    expect_error(["interpolate", runs["cond"], "--seeds", "1,2", "--label", "10"], capsys,
+    expect_error(capsys, ["interpolate", runs["cond"], "--seeds", "1,2", "--label", "10"],
                  "class 10 is out of range", "0..9")
-    expect_error(["sweep", runs["cond"], "--seeds", "1", "--classes", "3,12"], capsys, "--classes", "class 12")
+    expect_error(capsys, ["sweep", runs["cond"], "--seeds", "1", "--classes", "3,12"], "--classes", "class 12")
 
 
 def test_label_options_misused(runs, capsys):
-    expect_error(["interpolate", runs["uncond"], "--seeds", "1,2", "--label", "1"], capsys, "unconditional")
-    expect_error(["interpolate", runs["cond"], "--seeds", "1,2", "--label", "1", "--labels", "2,3"], capsys,
+    expect_error(capsys, ["interpolate", runs["uncond"], "--seeds", "1,2", "--label", "1"], "unconditional")
+    expect_error(capsys, ["interpolate", runs["cond"], "--seeds", "1,2", "--label", "1", "--labels", "2,3"],
                  "--label and --labels")
 
 
 def test_not_a_run_directory(tmp_path, capsys):
-    expect_error(["interpolate", str(tmp_path), "--seeds", "1,2"], capsys, str(tmp_path), "not a ganforge run")
-    expect_error(["sweep", str(tmp_path / "missing"), "--seeds", "1"], capsys, "no such run directory")
+    expect_error(capsys, ["interpolate", str(tmp_path), "--seeds", "1,2"], str(tmp_path), "not a ganforge run")
+    expect_error(capsys, ["sweep", str(tmp_path / "missing"), "--seeds", "1"], "no such run directory")
 
 
 def test_z_file_row_out_of_range(runs, tmp_path, capsys):
     np.savez(tmp_path / "z.npz", z=np.zeros((3, 100), np.float32))
-    expect_error(["interpolate", runs["uncond"], "--z", str(tmp_path / "z.npz"), "--seeds", "0,3"], capsys,
+    expect_error(capsys, ["interpolate", runs["uncond"], "--z", str(tmp_path / "z.npz"), "--seeds", "0,3"],
                  "no tile 3")
 
 
 def test_wrong_output_suffix(runs, tmp_path, capsys):
-    expect_error(["interpolate", runs["uncond"], "--seeds", "1,2", "--out", str(tmp_path / "w.mp4")], capsys,
+    expect_error(capsys, ["interpolate", runs["uncond"], "--seeds", "1,2", "--out", str(tmp_path / "w.mp4")],
                  "--out", ".gif")

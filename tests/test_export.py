@@ -9,8 +9,7 @@ import ganforge
 from ganforge.export import ExportedGenerator, export_run, export_to_file, read_metadata
 from ganforge.images import float_to_pixels
 
-from .conftest import tiny_config
-from .test_cli import assert_one_line_error, run_cli
+from .helpers import assert_one_line_error, run_cli, tiny_config
 
 RUNS = {  # name -> tiny_config overrides
     "mlp": dict(model="mlp"),

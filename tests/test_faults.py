@@ -16,11 +16,10 @@ import ganforge
 from ganforge import RunError
 from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import main
-from ganforge.runs import RunDir
+from ganforge.run import Run
 
-from .conftest import SUMMARY, tiny_config
 from .crash_harness import SRC, compare_runs, crashed_run, kill_plan, straight_run, write_dataset
-from .test_cli import assert_one_line_error
+from .helpers import SUMMARY, assert_one_line_error, tiny_config
 
 TINY = ["--ngf", "8", "--ndf", "8", "--z-dim", "16", "--batch-size", "16", "--device", "cpu", "--no-progress"]
 
@@ -77,7 +76,7 @@ def test_resume_drops_a_row_torn_by_a_kill_and_rows_past_the_checkpoint(tmp_path
     metrics = run.path / "metrics.jsonl"
     with metrics.open("a") as f:  # what a kill in the middle of a row leaves
         f.write('{"step": 5, "epoch": 0.1, "loss_d": 0.')
-    ganforge.train(RunDir.open(run.path).config().replace(steps=6), resume=run.path, progress=False)
+    ganforge.train(Run.open(run.path).config.replace(steps=6), resume=run.path, progress=False)
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
 
@@ -85,7 +84,7 @@ def test_resume_drops_a_row_torn_by_a_kill_and_rows_past_the_checkpoint(tmp_path
 def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path, capsys):
     """config.yaml is there, latest.pt is not: --resume trains it from step 0, as a fresh run would."""
     cfg = tiny_config(tmp_path, steps=4, log_every=1, checkpoint_every=100)
-    run = RunDir.create(cfg)
+    run = Run.create(cfg)
     run.metrics.write_text('{"step": 1, "loss_d": 1.0}\n{"step": 2, "lo')  # rows of the attempt that died
     assert main(["train", "--resume", str(run.path), "--no-progress"]) == 0
     assert "has no checkpoint yet; training it from step 0" in capsys.readouterr().err
@@ -139,7 +138,7 @@ def test_two_trainings_started_on_one_out_at_once(tmp_path):
     assert_last_line_error(code, err, str(out))
     assert "is being trained by process" in err or "already exists; continue it with --resume" in err
     winner = procs[[c for c, _ in results].index(0)]
-    seed = RunDir.open(out).config().seed
+    seed = Run.open(out).config.seed
     assert load_checkpoint(out / "checkpoints" / "latest.pt")["config"]["train"]["seed"] == seed
     assert winner.args[winner.args.index("--seed") + 1] == str(seed)
 

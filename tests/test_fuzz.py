@@ -34,8 +34,7 @@ from ganforge.data.decode import decode_all
 from ganforge.data.idx import load_idx_dataset, read_idx
 from ganforge.data.npz import load_npz
 
-from .conftest import SUMMARY, tiny_config
-from .data_helpers import cifar_batch, idx_bytes
+from .helpers import SUMMARY, cifar_batch, idx_bytes, tiny_config
 
 CASES = int(os.environ.get("GANFORGE_FUZZ_CASES", 2000))  # per format; raise it for a longer fuzzing session
 HANG = 10  # seconds: a case that takes longer is a hang

@@ -86,7 +86,7 @@ def test_layers_stay_apart():
         return seen
 
     assert not {m for m in reaches("ganforge.config") if m.startswith("ganforge.metrics")}
-    assert not {m for m in reaches("ganforge.runs") if m.startswith("ganforge.training")}
+    assert not {m for m in reaches("ganforge.run") if m.startswith("ganforge.training")}
     assert not {m for m in reaches("ganforge.losses") if m != "ganforge.errors"}  # a leaf: a new loss touches it alone
 
 

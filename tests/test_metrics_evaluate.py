@@ -148,7 +148,7 @@ def test_evaluator_train_cli(capsys):
 
 def test_a_folder_classifier_is_keyed_by_its_images(tmp_path, capsys):
     """Colour folders of the same size and class count still get their own classifier each."""
-    from .data_helpers import save_image
+    from .helpers import save_image
 
     rng = np.random.default_rng(0)
     for folder in ("a", "b"):

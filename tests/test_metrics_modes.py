@@ -16,7 +16,7 @@ from ganforge.metrics import Evaluator, classifier
 from ganforge.metrics.evaluate import METRICS, default_samples
 from ganforge.metrics.features import ChannelClassifierFeatures, FeatureExtractor, Features
 
-from .data_helpers import write_idx_set
+from .helpers import write_idx_set
 
 
 class DigitReader(nn.Module):

@@ -17,6 +17,8 @@ from ganforge.models.dcgan import DCGANDiscriminator
 from ganforge.models.mlp import MLPDiscriminator
 from ganforge.probe import extract_features, linear_probe, pooled_features, probe, random_discriminator
 
+from .helpers import expect_error
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -79,7 +81,7 @@ def test_linear_probe_separates_separable_classes():
 
 def test_probe_on_a_tiny_run_writes_probe_json(run):
     result = probe(run, train_size=600, device="cpu")
-    saved = json.loads((ganforge.runs.RunDir.open(run).path / "probe.json").read_text())
+    saved = json.loads((ganforge.run.Run.open(run).path / "probe.json").read_text())
     assert saved == json.loads(json.dumps(result.to_dict()))
     assert saved["dataset"] == "digits" and saved["train_size"] == 600 and saved["test_size"] == 299
     assert saved["step"] == 20
@@ -99,27 +101,21 @@ def test_probe_cli_prints_the_three_numbers(run, capsys):
         assert name in out and "%" in out
 
 
-def expect_error(args, capsys, *fragments):
-    assert main(args) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ganforge: error:")]
-    assert len(err) == 1
-    for f in fragments:
-        assert f in err[0], err[0]
 
 
 def test_probe_errors(run, tmp_path, capsys):
-    expect_error(["probe", str(tmp_path)], capsys, "not a ganforge run")
-    expect_error(["probe", run, "--train-size", "0"], capsys, "--train-size", "1..1498")
-    expect_error(["probe", run, "--dataset", "nope"], capsys, "--dataset", "unknown dataset")
-    expect_error(["probe", run, "--checkpoint", "77"], capsys, "--checkpoint", "step-00000077.pt")
+    expect_error(capsys, ["probe", str(tmp_path)], "not a ganforge run")
+    expect_error(capsys, ["probe", run, "--train-size", "0"], "--train-size", "1..1498")
+    expect_error(capsys, ["probe", run, "--dataset", "nope"], "--dataset", "unknown dataset")
+    expect_error(capsys, ["probe", run, "--checkpoint", "77"], "--checkpoint", "step-00000077.pt")
     bare = tmp_path / "bare"
     bare.mkdir()
-    shutil.copy(ganforge.runs.RunDir.open(run).config_path, bare / "config.yaml")
-    expect_error(["probe", str(bare)], capsys, "no checkpoints/latest.pt")
+    shutil.copy(ganforge.run.Run.open(run).config_path, bare / "config.yaml")
+    expect_error(capsys, ["probe", str(bare)], "no checkpoints/latest.pt")
 
 
 def test_probe_refuses_a_packed_discriminator(tmp_path, capsys):
     config = Config(dataset="digits", ngf=4, ndf=4, steps=1, batch_size=16, pack=2, device="cpu",
                     out=str(tmp_path / "packed"))
     packed = str(ganforge.train(config, progress=False).path)
-    expect_error(["probe", packed], capsys, "scores packs of 2 images (--pack 2)", "does not apply")
+    expect_error(capsys, ["probe", packed], "scores packs of 2 images (--pack 2)", "does not apply")

@@ -15,11 +15,11 @@ from PIL import Image
 
 import ganforge
 from ganforge.report import MAX_FRAMES, MAX_POINTS, render_report, write_report
-from ganforge.runs import RunDir
-from ganforge.training import outputs
+from ganforge.run import Run
+from ganforge.training import callbacks
+from ganforge.training.callbacks import Callback
 
-from .conftest import tiny_config
-from .test_cli import assert_one_line_error, run_cli
+from .helpers import assert_one_line_error, run_cli, tiny_config
 
 TRAIN_CHARTS = ("losses", "d_outputs", "diversity", "speed")
 
@@ -53,8 +53,8 @@ class Page(HTMLParser):
 
 
 def rows_of(run: Path) -> tuple[list[dict], list[dict]]:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if "loss_d" in r], [r for r in rows if "loss_d" not in r]
+    run = Run.open(run)
+    return run.training_rows(), run.evaluation_rows()
 
 
 @pytest.fixture(scope="module")
@@ -116,31 +116,42 @@ def test_an_unconditional_run_has_no_sweep(plain_run):
     assert "No evaluations yet: turn it on with --eval-every N" in " ".join(page.text)
 
 
+class ReportWatch(Callback):
+    """After every checkpoint and at the end: which checkpoint the page on disk shows, and whether it shows the
+    final generator (it runs after the built-in callbacks, so it sees what their refresh wrote)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+        self.mtime = 0.0
+
+    def look(self, trainer) -> None:
+        report = trainer.run.report
+        if report.is_file() and report.stat().st_mtime_ns != self.mtime:
+            self.mtime = report.stat().st_mtime_ns
+            ckpts = sorted(p.name for p in trainer.run.checkpoints.glob("step-*.pt"))
+            self.seen.append((ckpts[-1], "is written when training ends" not in report.read_text()))
+
+    on_checkpoint = on_end = look
+
+
 def test_training_refreshes_the_report_at_checkpoints_and_at_the_end(tmp_path, monkeypatch):
-    seen = []
-
-    def recording(path, out=None):
-        ckpts = sorted(p.name for p in (Path(path) / "checkpoints").glob("step-*.pt"))
-        seen.append((ckpts[-1], (Path(path) / "generator.safetensors").exists()))
-        return write_report(path, out)
-
-    monkeypatch.setattr(outputs, "write_report", recording)
-    monkeypatch.setattr(outputs, "REPORT_SHARE", float("inf"))  # every checkpoint, however fast
-    ganforge.train(tiny_config(tmp_path), progress=False)
-    assert seen == [("step-00000003.pt", False), ("step-00000006.pt", False), ("step-00000006.pt", True)]
+    monkeypatch.setattr(callbacks, "REPORT_SHARE", float("inf"))  # every checkpoint, however fast
+    watch = ReportWatch()
+    ganforge.train(tiny_config(tmp_path), progress=False, callbacks=[watch])
+    assert watch.seen == [("step-00000003.pt", False), ("step-00000006.pt", False), ("step-00000006.pt", True)]
 
     # A refresh that costs more than its share of the time since the last one waits; the final one never does.
-    seen.clear()
-    monkeypatch.setattr(outputs, "REPORT_SHARE", 1e-12)
-    ganforge.train(tiny_config(tmp_path / "b"), progress=False)
-    assert seen == [("step-00000003.pt", False), ("step-00000006.pt", True)]
+    monkeypatch.setattr(callbacks, "REPORT_SHARE", 1e-12)
+    watch = ReportWatch()
+    ganforge.train(tiny_config(tmp_path / "b"), progress=False, callbacks=[watch])
+    assert watch.seen == [("step-00000003.pt", False), ("step-00000006.pt", True)]
 
 
 def test_a_failing_report_does_not_stop_training(tmp_path, monkeypatch, caplog):
-    def broken(path, out=None):
+    def broken(run, out=None):
         raise OSError("disk full")
 
-    monkeypatch.setattr(outputs, "write_report", broken)
+    monkeypatch.setattr(callbacks, "write_report", broken)
     with caplog.at_level(logging.WARNING, logger="ganforge"):
         run = ganforge.train(tiny_config(tmp_path), progress=False)
     assert run.step == 6 and "could not write" in caplog.text and "disk full" in caplog.text
@@ -152,12 +163,12 @@ def test_hardware_is_recorded_per_start_and_resume(tmp_path):
     entries = json.loads((run.path / "hardware.json").read_text())
     assert [e["from_step"] for e in entries] == [0, 3]
     assert entries[0]["device"] == "cpu" and entries[0]["torch"] == torch.__version__ and entries[0]["cpu_cores"] >= 1
-    assert "from step 3" in render_report(run.path)
+    assert "from step 3" in render_report(run)
 
 
 def test_a_run_without_rows_or_samples_yet(tmp_path):
-    run = RunDir.create(tiny_config(tmp_path))
-    html = write_report(run.path).read_text()
+    run = Run.create(tiny_config(tmp_path))
+    html = write_report(run).read_text()
     assert "No metrics.jsonl rows yet" in html and "No sample grids yet" in html
     assert "is written when training ends" in html and "training writes hardware.json with its first report" in html
 
@@ -166,16 +177,16 @@ def test_a_damaged_generator_file_is_named_on_the_page(tmp_path, plain_run):
     run = tmp_path / "copy"
     shutil.copytree(plain_run, run)
     (run / "generator.safetensors").write_bytes(b"junk")
-    html = render_report(run)
+    html = render_report(Run.open(run))
     assert "generator.safetensors: cannot read generator weights" in html and 'id="sample-data"' in html
 
 
 def test_text_is_escaped_and_torn_lines_skipped(tmp_path):
-    run = RunDir.create(tiny_config(tmp_path))
+    run = Run.create(tiny_config(tmp_path))
     row = dict(step=600, seconds=1.0, img_per_s=10.0, loss_d=1.0, loss_g=1.0, d_real=0.5, d_fake=0.5, diversity=0.2,
                alarm="<script>alert(1)</script>")
     run.metrics.write_text(json.dumps(row) + "\n" + json.dumps({**row, "step": 650}) + '\n{"step": 700, "los')
-    html = render_report(run.path)
+    html = render_report(run)
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'data-points="2"' in html and "steps 600–650" in html
 
@@ -185,17 +196,17 @@ def test_d_outputs_are_drawn_on_their_own_scale_beyond_bce(tmp_path):
     row = dict(step=600, seconds=1.0, img_per_s=10.0, loss_d=1.0, loss_g=1.0, d_real=0.6, d_fake=-0.8, diversity=1.0)
     ticks = {}
     for loss in ("bce", "hinge"):
-        run = RunDir.create(tiny_config(tmp_path / loss, loss=loss))
+        run = Run.create(tiny_config(tmp_path / loss, loss=loss))
         run.metrics.write_text(json.dumps(row) + "\n" + json.dumps({**row, "step": 650, "d_fake": -0.9}) + "\n")
         svg = re.search(r'<svg class="chart"[^>]*data-chart="d_outputs" data-axis="step".*?</svg>',
-                        render_report(run.path), re.S).group(0)
+                        render_report(run), re.S).group(0)
         ticks[loss] = [float(t) for t in re.findall(r'class="ytick">([^<]+)<', svg)]
     assert min(ticks["bce"]) == 0 and max(ticks["bce"]) == 1
     assert min(ticks["hinge"]) < 0 < max(ticks["hinge"])  # the axis reaches down to the negative values
 
 
 def test_long_runs_are_subsampled_and_say_so(tmp_path):
-    run = RunDir.create(tiny_config(tmp_path))
+    run = Run.create(tiny_config(tmp_path))
     n_rows = MAX_POINTS + 500
     rows = (dict(step=i, seconds=i / 10, img_per_s=100.0, loss_d=1.0, loss_g=float(i), d_real=0.5, d_fake=0.5,
                  diversity=1.0) for i in range(1, n_rows + 1))
@@ -203,7 +214,7 @@ def test_long_runs_are_subsampled_and_say_so(tmp_path):
     grid = np.zeros((8, 8), np.uint8)
     for step in range(1, MAX_FRAMES + 41):
         Image.fromarray(grid + step).save(run.samples / f"step-{step:08d}.png")
-    html = render_report(run.path)
+    html = render_report(run)
     page = Page(html)
     assert int(page.chart("losses")["data-points"]) == MAX_POINTS
     assert f"{n_rows} rows, drawn as {MAX_POINTS} evenly spaced points" in html

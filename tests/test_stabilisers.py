@@ -11,10 +11,10 @@ from ganforge.augment import diff_augment
 from ganforge.losses import DBatch, Mismatch, ModeSeeking
 from ganforge.models import build_models
 from ganforge.presets import PRESETS
-from ganforge.runs import RunDir
+from ganforge.run import Run
 from ganforge.training.alarms import Alarms
 
-from .conftest import tiny_config
+from .helpers import tiny_config
 
 
 def test_diff_augment_shapes_gradients_and_each_policy():
@@ -117,7 +117,7 @@ def test_pack_options_are_checked_and_label_assist_gives_way(tmp_path):
     run = ganforge.train(tiny_config(tmp_path, preset="fast", pack=2, steps=2), progress=False)
     G = ganforge.load_generator(run.path, device="cpu")
     assert not G.takes_labels  # digits are labelled, but a pack of images has no one label to show D
-    saved = RunDir.open(run.path).config()
+    saved = Run.open(run.path).config
     with pytest.raises(ganforge.RunError, match="--pack: checkpoint 2, config 1"):
         ganforge.train(saved.replace(pack=1, steps=4), resume=run.path, progress=False)
 
@@ -126,7 +126,7 @@ def test_mode_seeking_pairs_share_a_label(tmp_path):
     from ganforge.training.trainer import Trainer
 
     cfg = tiny_config(tmp_path, conditional=True, mode_seeking=0.5)
-    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    trainer = Trainer(cfg, Run.create(cfg), progress=False)
     z, y = trainer._fake_inputs(8)
     assert torch.equal(y[:4], y[4:]) and not torch.equal(z[:4], z[4:])
     assert len(torch.unique(y)) > 1  # still a mix of classes across pairs
@@ -136,7 +136,7 @@ def test_presets_expand_in_full_and_flags_win(tmp_path):
     cfg = Config.from_preset("paper", steps=2, out=str(tmp_path / "p"), ngf=8, ndf=8)
     assert cfg.ema_decay == 0.0 and cfg.ngf == 8 and cfg.preset == "paper"
     run = ganforge.train(cfg, progress=False)
-    saved = RunDir.open(run.path).config()
+    saved = Run.open(run.path).config
     assert saved == cfg
     text = (run.path / "config.yaml").read_text()
     assert all(f"{k}:" in text for k in PRESETS["paper"])
@@ -168,7 +168,7 @@ def test_mismatched_pairs_get_a_wrong_label_from_the_training_classes(tmp_path):
     from ganforge.training.trainer import Trainer
 
     cfg = tiny_config(tmp_path, conditional=True, mismatch=0.5, classes=[1, 3, 5], batch_size=32)
-    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    trainer = Trainer(cfg, Run.create(cfg), progress=False)
     real, labels = trainer.batcher.next()
     (mismatch,) = [t for t in trainer.objective.terms if isinstance(t, Mismatch)]
     labels_seen = lambda x, y: y  # noqa: E731  a "D" that returns the labels it is given
@@ -181,7 +181,7 @@ def test_mismatched_pairs_get_a_wrong_label_from_the_training_classes(tmp_path):
 
 def test_resume_names_a_changed_mbstd(tmp_path):
     run = ganforge.train(tiny_config(tmp_path, mbstd=2, steps=2), progress=False)
-    saved = RunDir.open(run.path).config()
+    saved = Run.open(run.path).config
     with pytest.raises(ganforge.RunError, match="--mbstd: checkpoint 2, config 0"):
         ganforge.train(saved.replace(mbstd=0, steps=4), resume=run.path, progress=False)
 
@@ -190,7 +190,7 @@ def test_label_assist_trains_on_labels_without_mismatch_and_samples_every_class(
     from ganforge.training.trainer import Trainer
 
     cfg = tiny_config(tmp_path, label_assist=True, mode_seeking=0.5, mismatch=0.5, steps=2)
-    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    trainer = Trainer(cfg, Run.create(cfg), progress=False)
     assert trainer.G.takes_labels and trainer.D.num_classes == 10  # G and D take the label
     assert all(torch.isfinite(v) for v in trainer.train_step().values())
     terms = [type(t) for t in trainer.objective.terms]
@@ -208,7 +208,7 @@ def test_label_assist_is_ignored_without_labels_and_resume_names_it(tmp_path):
     G, _ = build_models(tiny_config(tmp_path, label_assist=True, classes=[3, 5]), 1, 8, 10)
     assert not G.takes_labels  # a class subset stays unconditional: sampling would cycle untrained classes
     run = ganforge.train(tiny_config(tmp_path, label_assist=True, steps=2), progress=False)
-    saved = RunDir.open(run.path).config()
+    saved = Run.open(run.path).config
     with pytest.raises(ganforge.RunError, match="--label-assist: checkpoint True, config False"):
         ganforge.train(saved.replace(label_assist=False, steps=4), resume=run.path, progress=False)
 
@@ -227,9 +227,10 @@ def test_alarms_read_d_outputs_in_the_units_of_the_loss(tmp_path):
     assert "D saturated" in sounding(hinge, 1.5, -1.5)
     assert "D is failing" in sounding(hinge, -1.5, 1.5)
     # The trainer logs D's outputs as the loss defines them (raw logits for hinge, probabilities for BCE).
-    trainer = Trainer(tiny_config(tmp_path, loss="hinge"), RunDir.create(tiny_config(tmp_path, loss="hinge")),
+    trainer = Trainer(tiny_config(tmp_path, loss="hinge"), Run.create(tiny_config(tmp_path, loss="hinge")),
                       progress=False)
-    assert (trainer.alarms.saturated, trainer.alarms.failing) == ((1.0, -1.0), (-1.0, 1.0))
+    alarms = next(c for c in trainer.callbacks if isinstance(c, Alarms))
+    assert (alarms.saturated, alarms.failing) == ((1.0, -1.0), (-1.0, 1.0))
 
 
 def test_class_collapse_sounds_on_evaluation_rows(tmp_path):
@@ -244,7 +245,7 @@ def test_class_collapse_sounds_on_evaluation_rows(tmp_path):
     assert "fewer than half the classes" in alarms.update(eval_row)
     # In a run: the trainer writes evaluation rows through the alarms into metrics.jsonl.
     cfg = tiny_config(tmp_path)
-    trainer = Trainer(cfg, RunDir.create(cfg), progress=False)
+    trainer = Trainer(cfg, Run.create(cfg), progress=False)
     trainer.write_row({**eval_row, "step": 600})
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert "fewer than half the classes" in row["alarm"]

@@ -14,16 +14,16 @@ import ganforge
 from ganforge import ConfigError, RunError, TrainingDiverged
 from ganforge.checkpoint import load_checkpoint
 from ganforge.losses import NonSaturatingBCE
-from ganforge.runs import RunDir
+from ganforge.run import Run
 from ganforge.training.trainer import Trainer
 
-from .conftest import tiny_config, tiny_data
+from .helpers import tiny_config, tiny_data, weights
 
 METRIC_KEYS = {"step", "epoch", "seconds", "img_per_s", "loss_d", "loss_g", "d_real", "d_fake"}
 
 
 def check_run_dir(path, steps):
-    run = RunDir.open(path)
+    run = Run.open(path)
     assert run.generator.is_file() and run.latest.is_file()
     assert (run.checkpoints / f"step-{steps:08d}.pt").is_file()
     rows = [json.loads(line) for line in run.metrics.read_text().splitlines()]
@@ -64,20 +64,16 @@ def test_train_on_custom_data_at_28(tmp_path):
     assert ganforge.load_generator(run.path, device="cpu").resolution == 28
 
 
-def _weights(path):
-    state = load_checkpoint(path)
-    return {f"{part}.{k}": v for part in ("generator", "discriminator", "ema") for k, v in state[part].items()}
-
 
 @pytest.mark.parametrize("model", ["dcgan", "mlp"])
 def test_resume_is_bit_exact(tmp_path, model):
     opts = dict(model=model, d_dropout=0.2, conditional=True, checkpoint_every=100, sample_every=100)
     straight = ganforge.train(tiny_config(tmp_path / "a", steps=8, **opts), progress=False)
     half = ganforge.train(tiny_config(tmp_path / "b", steps=4, **opts), progress=False)
-    cfg = RunDir.open(half.path).config().replace(steps=8)
+    cfg = Run.open(half.path).config.replace(steps=8)
     resumed = ganforge.train(cfg, resume=half.path, progress=False)
     assert resumed.step == 8
-    a, b = _weights(straight.path / "checkpoints" / "latest.pt"), _weights(resumed.path / "checkpoints" / "latest.pt")
+    a, b = weights(straight.path / "checkpoints" / "latest.pt"), weights(resumed.path / "checkpoints" / "latest.pt")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
     rows = [json.loads(r)["step"] for r in (resumed.path / "metrics.jsonl").read_text().splitlines()]
@@ -86,9 +82,9 @@ def test_resume_is_bit_exact(tmp_path, model):
 
 def test_checkpoint_that_does_not_fit_says_what_differs(tmp_path):
     run = ganforge.train(tiny_config(tmp_path, steps=2), progress=False)
-    cfg = RunDir.open(run.path).config().replace(ngf=16, steps=4)
+    cfg = Run.open(run.path).config.replace(ngf=16, steps=4)
     with pytest.raises(RunError, match="does not match the config: --ngf: checkpoint 8, config 16"):
-        Trainer(cfg, RunDir.open(run.path), resume=True, progress=False)
+        Trainer(cfg, Run.open(run.path), state=Run.open(run.path).load_checkpoint(), progress=False)
 
 
 class ExplodingLoss(NonSaturatingBCE):
@@ -104,8 +100,8 @@ class ExplodingLoss(NonSaturatingBCE):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, steps=20, log_every=5, checkpoint_every=3)
-    run = RunDir.create(cfg)
-    trainer = Trainer(run.config(), run, progress=False)
+    run = Run.create(cfg)
+    trainer = Trainer(run.config, run, progress=False)
     trainer.objective.loss = ExplodingLoss(at_call=5)
     with pytest.raises(TrainingDiverged, match="non-finite at step 5"):
         trainer.fit()
@@ -120,11 +116,11 @@ def test_interrupted_save_never_corrupts_latest(tmp_path, monkeypatch):
         f.write(b"partial")
         raise KeyboardInterrupt  # the process dies mid-write
 
-    rd = RunDir.open(run.path)
-    trainer = Trainer(rd.config().replace(steps=6), rd, resume=True, progress=False)
+    rd = Run.open(run.path)
+    trainer = Trainer(rd.config.replace(steps=6), rd, state=rd.load_checkpoint(), progress=False)
     monkeypatch.setattr(torch, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        trainer.save(elapsed=0.0)
+        trainer.save()
     assert (run.path / "checkpoints" / "latest.pt").read_bytes() == before
     assert load_checkpoint(rd.latest)["step"] == 3
 

@@ -6,9 +6,9 @@ from .errors import ConfigError, DataError, GanforgeError, RunError, StorageErro
 from .export import export_run
 from .images import save_grid
 from .models import Discriminator, Generator, build_models
-from .runs import load_generator
+from .run import Run, load_generator
 from .sampling import write_samples
-from .training.trainer import Run, train
+from .training.trainer import train
 from .version import __version__ as __version__
 
 __all__ = [

@@ -88,9 +88,9 @@ def check_compatible(saved: dict[str, Any], config: Config, path: Path) -> None:
 
 
 def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source: Path,
-                      cluster_sizes: Any = None) -> Generator:
-    """A generator from its family, constructor arguments, weights, trained classes (and a self-conditioned
-    G's cluster sizes), read from ``source``.
+                      cluster_sizes: Any = None, kind: Any = None) -> Generator:
+    """A generator from its family, constructor arguments, weights, trained classes (a self-conditioned G's
+    cluster sizes, and its kind: files from before kinds were kept derive it), read from ``source``.
 
     Any of them may be corrupt or hostile: what does not fit is a RunError naming the file. The architecture
     is first built on the meta device (shapes, no memory), so a damaged size (ngf 8 -> 88888) cannot make it
@@ -110,6 +110,8 @@ def rebuild_generator(family: Any, init: Any, weights: Any, classes: Any, source
                     or not any(cluster_sizes[c] for c in g.classes):
                 raise ValueError("the cluster sizes do not fit its label space")
             g.cluster_sizes = [int(n) for n in cluster_sizes]
+        if kind is not None:
+            g.kind = kind
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, GanforgeError) as e:
         raise RunError(f"{source}: cannot rebuild the generator it holds ({e}); use another checkpoint or "
                        "export it again") from None
@@ -126,7 +128,8 @@ def generator_from_checkpoint(path: Path, ema: bool = True) -> Generator:
     weights = state["ema"] if use_ema else state["generator"]
     clusters = state.get("clusters")
     sizes = clusters.get("sizes") if isinstance(clusters, dict) else None
-    g = rebuild_generator(spec.get("family"), spec.get("init"), weights, state.get("train_classes"), path, sizes)
+    g = rebuild_generator(spec.get("family"), spec.get("init"), weights, state.get("train_classes"), path, sizes,
+                          spec.get("kind"))
     # EMA weights carry the raw generator's BatchNorm statistics; re-estimate them for these weights.
     return recalibrated(g) if use_ema else g
 

@@ -18,27 +18,41 @@ from .errors import ConfigError, GanforgeError
 log = logging.getLogger("ganforge")
 
 
-def config_options(func: Callable) -> Callable:
-    """One flag per Config field, generated from the dataclass so the two can never drift apart.
+def field_option(name: str) -> Callable[[Callable], Callable]:
+    """The flag of one ``Config`` field, made from the dataclass (type, choices, help and default), so the two
+    can never drift apart. It defaults to None ("not given"): only what the user typed overrides a config file
+    or a resumed run."""
+    f = next(f for f in dataclasses.fields(Config) if f.name == name)
+    tp, is_list = base_type(f)
+    opt_name, help_text, choices = flag(f.name), f.metadata["help"], f.metadata["choices"]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    shown = ",".join(map(str, default)) if isinstance(default, list) else default
+    help_text += f"  [default: {shown}]" if shown is not None else ""
+    if tp is bool:
+        return click.option(f"--{opt_name}/--no-{opt_name}", f.name, default=None, help=help_text)
+    # Lists are comma-separated strings; Config checks their items.
+    ptype: Any = str if is_list else click.Choice(choices) if choices else tp
+    return click.option(f"--{opt_name}", f.name, type=ptype, default=None, help=help_text,
+                        metavar="N,N,..." if is_list else None)
 
-    Every flag defaults to None ("not given"), so only what the user typed overrides a config file or a
-    resumed run.
-    """
-    for f in reversed(dataclasses.fields(Config)):
-        tp, is_list = base_type(f)
-        name, help_text, choices = flag(f.name), f.metadata["help"], f.metadata["choices"]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        help_text += f"  [default: {shown}]" if shown is not None else ""
-        if tp is bool:
-            opt = click.option(f"--{name}/--no-{name}", f.name, default=None, help=help_text)
-        else:
-            # Lists are comma-separated strings; Config checks their items.
-            ptype: Any = str if is_list else click.Choice(choices) if choices else tp
-            metavar = "N,N,..." if is_list else None
-            opt = click.option(f"--{name}", f.name, type=ptype, default=None, help=help_text, metavar=metavar)
-        func = opt(func)
-    return func
+
+def field_options(*names: str) -> Callable[[Callable], Callable]:
+    """The flags of these ``Config`` fields (``field_option``), in this order."""
+    def decorate(func: Callable) -> Callable:
+        for name in reversed(names):
+            func = field_option(name)(func)
+        return func
+
+    return decorate
+
+
+config_options = field_options(*(f.name for f in dataclasses.fields(Config)))  # every option of a run
+
+
+def checkpoint_option(default: str = "the exported EMA generator") -> Callable[[Callable], Callable]:
+    """``--checkpoint``, as every command that reads a run's weights takes it."""
+    return click.option("--checkpoint", type=str, default=None,
+                        help=f"latest, best, a step number or a .pt file  [default: {default}]")
 
 
 def given_options(values: dict[str, Any]) -> dict[str, Any]:
@@ -68,14 +82,14 @@ def train(config_file: str | None, resume: str | None, progress: bool, **options
       ganforge train --dataset mnist --data-dir data/mnist --classes 3 --steps 500   # one-class sanity check
       ganforge train --resume runs/mnist-dcgan --steps 40000
     """
-    from .runs import RunDir, resume_config
+    from .run import Run
     from .training.trainer import train as run_training
 
     given = given_options(options)
     if resume is not None:
         if config_file:
             raise ConfigError("--config and --resume cannot be combined: a resumed run keeps its own config.yaml")
-        config = resume_config(RunDir.open(resume), given)
+        config = Run.open(resume).resume_config(given)
     else:
         # The file's options, then the flags (a --preset flag between them: see Config.from_dict).
         layers = [read_yaml(config_file), given] if config_file else [given]
@@ -96,8 +110,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **options
 @click.option("--label", type=int, default=None, help="conditional: one class for every image")
 @click.option("--labels", type=str, default=None, help="conditional: classes to cycle through, e.g. 0,1,2")
 @click.option("--nrow", type=int, default=None, help="tiles per grid row")
-@click.option("--checkpoint", type=str, default=None,
-              help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
+@checkpoint_option()
 @click.option("--device", type=str, default="auto", show_default=True)
 def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str | None, nrow: int | None,
            checkpoint: str | None, device: str) -> None:
@@ -109,7 +122,7 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
       ganforge sample runs/mnist-dcgan-cond --label 7 --n 16 --out sevens.png
       ganforge sample runs/mnist-dcgan --n 10000 --out samples.npz
     """
-    from .runs import load_generator
+    from .run import load_generator
     from .sampling import write_samples
 
     label_list = parse_int_list(labels, "--labels") if labels is not None else None
@@ -126,8 +139,7 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
 @click.option("--output", type=click.Choice(["fidelity", "uint8", "float"]), default="fidelity", show_default=True,
               help="fidelity: uint8 [B,3,H,W] (gray repeated), what torch-fidelity reads; "
                    "uint8: [B,H,W,C] as image files; float: [B,C,H,W] in [-1, 1]")
-@click.option("--checkpoint", type=str, default=None,
-              help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
+@checkpoint_option()
 def export(run: str, fmt: str, out: str | None, output: str, checkpoint: str | None) -> None:
     """Export the generator to one ONNX or TorchScript file: z (and label) in, images out, any batch size.
 
@@ -159,8 +171,7 @@ Z_HELP = "take latents from this .npz's z array (e.g. grid.latents.npz) instead 
 
 def _run_options(func: Callable) -> Callable:
     func = click.option("--device", type=str, default="auto", show_default=True)(func)
-    func = click.option("--checkpoint", type=str, default=None,
-                        help="latest, best, a step number or a .pt file (default: the exported EMA generator)")(func)
+    func = checkpoint_option()(func)
     return click.argument("run", type=click.Path())(func)
 
 
@@ -195,7 +206,7 @@ def interpolate(run: str, checkpoint: str | None, device: str, seeds: str, z_fil
       ganforge interpolate runs/mnist-dcgan-cond --seeds 3 --labels 0,1,2,3 --out morph.gif
     """
     from .explore import write_interpolation
-    from .runs import load_generator
+    from .run import load_generator
 
     if label is not None and labels is not None:
         raise ConfigError("--label and --labels cannot be combined: one class, or classes to morph through")
@@ -243,7 +254,7 @@ def arithmetic(ctx: click.Context, run: str, checkpoint: str | None, device: str
       ganforge arithmetic runs/mnist-dcgan --z grid.latents.npz --plus 4,9 --minus 12 --out sum.png
     """
     from .explore import write_arithmetic
-    from .runs import load_generator
+    from .run import load_generator
 
     if not plus and not minus:
         raise ConfigError("arithmetic: give at least one --plus or --minus group of seeds, e.g. --plus 3,17,42")
@@ -273,7 +284,7 @@ def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str
       ganforge sweep runs/fashion-mnist-dcgan-cond --seeds 1,2,3,4 --classes 0,5,7,9 --out shoes.png
     """
     from .explore import write_sweep
-    from .runs import load_generator
+    from .run import load_generator
 
     g = load_generator(run, checkpoint=checkpoint, device=device)
     if not g.takes_labels:
@@ -289,7 +300,7 @@ def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str
 @click.option("--dataset", type=str, default=None, help="labelled dataset to probe on  [default: the run's]")
 @click.option("--data-dir", type=str, default=None, help="its files  [default: the run's, for the run's dataset]")
 @click.option("--train-size", type=int, default=None, help="fit on this many random training images  [default: all]")
-@click.option("--checkpoint", type=str, default=None, help="latest, best, a step number or a .pt file  [default: latest]")
+@checkpoint_option("latest")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the subset and the untrained D")
 @click.option("--batch-size", type=int, default=500, show_default=True, help="images per feature batch")
 @click.option("--device", type=str, default="auto", show_default=True)
@@ -305,8 +316,6 @@ def probe(run: str, dataset: str | None, data_dir: str | None, train_size: int |
     """
     from .probe import probe as run_probe
 
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     r = run_probe(run, dataset, data_dir, train_size, checkpoint, seed, device, batch_size)
     click.echo(f"linear probe on {r.dataset}: {r.train_size} train / {r.test_size} test images, step {r.step}")
     for name, score in (("trained discriminator", r.discriminator), ("untrained discriminator", r.random_discriminator),
@@ -349,8 +358,7 @@ def report(run: str, out: str | None) -> None:
 @click.option("--inception", type=click.Path(dir_okay=False), default=None,
               help="inception-2015-12-05.pt to use (TorchScript, which runs the code inside: only a file "
                    "you trust)")
-@click.option("--checkpoint", type=str, default=None,
-              help="latest, best, a step number or a .pt file (default: the exported EMA generator)")
+@checkpoint_option()
 @click.option("--data-dir", type=str, default=None, help="the dataset's files (default: the run's --data-dir)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the latents")
 @click.option("--samples", type=click.Path(dir_okay=False), default=None,
@@ -372,12 +380,14 @@ def evaluate(run: str, n: int | None, metrics: str, features: str, inception: st
       ganforge evaluate runs/mnist-dcgan --features classifier --samples samples.npz   # files already made
       ganforge evaluate runs/stacked-mnist-dcgan --metrics modes    # modes of 1,000 and KL, on 26,000 samples
     """
-    from .metrics.evaluate import evaluate_run, evaluate_samples, parse_metrics
+    from .metrics.evaluate import evaluate_run, evaluate_samples
+    from .metrics.registry import parse_metrics
 
+    names = parse_metrics(metrics)
     if samples is not None:
-        result = evaluate_samples(run, samples, parse_metrics(metrics), features, inception, data_dir, device)
+        result = evaluate_samples(run, samples, names, features, inception, data_dir, device)
     else:
-        result = evaluate_run(run, n, parse_metrics(metrics), features, checkpoint, inception, data_dir, device, seed)
+        result = evaluate_run(run, n, names, features, checkpoint, inception, data_dir, device, seed)
     click.echo(format_result(result))
 
 
@@ -458,22 +468,13 @@ def datasets_list() -> None:
 
 @datasets.command("prepare")
 @click.argument("name")
-@click.option("--data-dir", type=str, default=None, help="the dataset's files (named sets: downloaded when left out)")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
-@click.option("--image-size", type=int, default=None, help="resolution to prepare at (default: the dataset's own)")
-@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="1 (gray) or 3 (RGB)")
-@click.option("--unlabeled", is_flag=True, help="folder, lsun: ignore class sub-folders")
-@click.option("--strict", is_flag=True, help="folder, lsun: fail on an unreadable image instead of skipping it")
-@click.option("--max-images", type=int, default=None, help="prepare at most this many images")
-@click.option("--background", type=str, default="white", show_default=True,
-              help="folder, lsun: colour under transparent pixels: white, black or R,G,B (0-255)")
+@field_options("data_dir", "image_size", "channels", "unlabeled", "strict", "max_images", "background")
 @click.option("--progress/--no-progress", default=True, help="show download and decoding progress")
-def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: int | None, channels: str | None,
-                     unlabeled: bool, strict: bool, max_images: int | None, background: str,
-                     progress: bool) -> None:
+def datasets_prepare(name: str, split: str, progress: bool, **options: Any) -> None:
     """Download (named sets), decode, crop and resize a dataset once into the memory-mapped cache.
 
-    Training with the same options then starts at once. Use the options you will train with.
+    Training with the same options then starts at once: they are `ganforge train`'s, and mean the same.
 
     \b
     Examples:
@@ -483,15 +484,10 @@ def datasets_prepare(name: str, data_dir: str | None, split: str, image_size: in
       ganforge datasets prepare folder --data-dir ~/sprites --image-size 64 --background 0,0,0
       ganforge datasets prepare lsun --data-dir ~/lsun/bedroom_train_lmdb --image-size 64 --max-images 300000
     """
-    from .data import load_dataset
+    from .data import load_config_dataset
 
-    if image_size is not None and image_size < 1:
-        raise ConfigError(f"--image-size must be positive, got {image_size}")
-    if max_images is not None and max_images < 1:
-        raise ConfigError(f"--max-images must be at least 1, got {max_images}")
-    data = load_dataset(name, data_dir, split, image_size, channels=int(channels) if channels else None,
-                        unlabeled=unlabeled, strict=strict, max_images=max_images, background=background,
-                        progress=progress)
+    config = Config.from_dict({"dataset": name, **given_options(options)}, source="options")
+    data = load_config_dataset(config, split, progress=progress)
     where = getattr(data.images, "filename", None)
     classes = f"{data.num_classes} classes" if data.labels is not None else "unlabelled"
     click.echo(f"{name} {split}: {len(data)} images, {data.channels}×{data.resolution}×{data.resolution}, {classes}"

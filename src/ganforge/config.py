@@ -23,6 +23,7 @@ from .losses import LOSSES
 from .presets import PRESETS
 
 SECTIONS = ("data", "model", "loss", "train", "run")
+DERIVED = "derived"  # config.yaml's record of what training decided (the run's kind): facts, not options
 DEFAULT_STEPS = 3000  # used when no budget (steps, epochs, time limit) is given
 
 
@@ -229,13 +230,16 @@ class Config:
 
         Later layers win. A layer that names a preset puts the preset's values beneath its own options
         and above the earlier layers: ``--config FILE --preset fast --lr-g 1e-3`` is the file, then fast's
-        values, then the flag.
+        values, then the flag. A run's ``derived`` section is not options and is skipped, so a run's
+        config.yaml can start another run.
         """
         known = {f.name: f for f in dataclasses.fields(cls)}
         options: dict[str, Any] = {}
         for layer in layers:
             flat: dict[str, Any] = {}
             for key, value in layer.items():
+                if key == DERIVED:
+                    continue
                 if key in SECTIONS and isinstance(value, dict):
                     flat.update(value)
                 else:

@@ -29,7 +29,7 @@ from .errors import ConfigError, RunError
 from .files import atomic_path
 from .images import float_to_pixels
 from .models import Generator
-from .runs import load_generator
+from .run import load_generator
 from .version import __version__
 
 FORMATS = ("onnx", "torchscript")
@@ -81,7 +81,7 @@ def metadata(module: ExportedGenerator) -> dict[str, Any]:
     """What a user of the file needs to drive it: the inputs, the label space, the output."""
     g = module.generator
     return {
-        "ganforge_version": __version__, "family": g.family,
+        "ganforge_version": __version__, "family": g.family, "kind": g.kind,
         "inputs": ["z", "label"] if g.takes_labels else ["z"],
         "z_dim": g.z_dim, "z_type": "normal",
         "num_classes": g.num_classes,  # size of the label space; 0: the generator takes no label

@@ -91,14 +91,21 @@ class FileLock:
     The holder writes "process PID (since TIME)" into the file. When another process holds it, ``busy`` is
     called with that text: raising refuses, returning waits until the lock is free. The kernel drops the
     lock when its holder exits, however it dies (kill -9 included), so a crash never leaves a stale lock.
+    A lock file that cannot be created (a read-only directory) is a ``StorageError`` that gives ``advice``.
     """
 
-    def __init__(self, path: str | Path, busy: Callable[[str], None]) -> None:
-        self.path, self.busy = Path(path), busy
+    def __init__(self, path: str | Path, busy: Callable[[str], None],
+                 advice: str = "run it where you can write") -> None:
+        self.path, self.busy, self.advice = Path(path), busy, advice
         self._fd: int | None = None
 
     def acquire(self) -> FileLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            raise StorageError(f"{self.path.parent}: cannot write there ({e.strerror}); {self.advice}") from None
         try:
             if fcntl is not None:
                 try:

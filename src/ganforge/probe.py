@@ -27,14 +27,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .checkpoint import discriminator_from_state, load_checkpoint
+from .checkpoint import discriminator_from_state
 from .data import ImageData, load_dataset
 from .device import resolve_device
 from .errors import ConfigError, DataError, RunError
 from .files import atomic_write
 from .images import pixels_to_float
 from .models import Discriminator
-from .runs import RunDir, checkpoint_path
+from .run import Run
 
 POOL = 4  # feature maps are max-pooled to POOL × POOL
 C = 1.0  # inverse L2 strength of the probe, the same for every feature set
@@ -132,8 +132,12 @@ def _score(features: Any, train: ImageData, test: ImageData) -> ProbeScore:
     return ProbeScore(round(acc, 5), train_x.shape[1], round(t1 - t0, 2), round(time.perf_counter() - t1, 2))
 
 
-def _probe_data(name: str, data_dir: str | None, split: str, discriminator: Discriminator) -> ImageData:
-    data = load_dataset(name, data_dir, split, discriminator.init_kwargs["resolution"])
+def _probe_data(run: Run, name: str, data_dir: str | None, split: str, discriminator: Discriminator) -> ImageData:
+    """The run's own data (prepared as it was, all of it, with labels), or another labelled dataset."""
+    if name == run.config.dataset and data_dir in (None, run.config.data_dir):
+        data = run.dataset(split, "probe")
+    else:
+        data = load_dataset(name, data_dir, split, discriminator.init_kwargs["resolution"])
     if data.labels is None:
         raise DataError(f"--dataset: {name} has no labels; a probe needs a labelled dataset")
     if data.channels != discriminator.init_kwargs["channels"]:
@@ -142,28 +146,28 @@ def _probe_data(name: str, data_dir: str | None, split: str, discriminator: Disc
     return data
 
 
-def probe(run: str | Path, dataset: str | None = None, data_dir: str | None = None, train_size: int | None = None,
+def probe(run: Run | str | Path, dataset: str | None = None, data_dir: str | None = None, train_size: int | None = None,
           checkpoint: str | None = None, seed: int = 0, device: str = "auto", batch_size: int = BATCH) -> ProbeResult:
     """Linear-probe accuracy of a run's discriminator features, an untrained D's, and raw pixels.
 
     Trains on ``train_size`` random images of the train split (all when None), tests on the whole test
     split of ``dataset`` (default: the run's) and writes ``probe.json`` into the run.
     """
-    t0 = time.perf_counter()
-    rundir = RunDir.open(run)
-    if checkpoint is None and not rundir.latest.is_file():
-        raise RunError(f"{rundir.path}: no checkpoints/latest.pt; the probe needs the discriminator of a checkpoint")
-    path = checkpoint_path(rundir, checkpoint or "latest")
-    state = load_checkpoint(path)
+    t0, run = time.perf_counter(), Run.of(run)
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if checkpoint is None and not run.latest.is_file():
+        raise RunError(f"{run.path}: no checkpoints/latest.pt; the probe needs the discriminator of a checkpoint")
+    path = run.checkpoint_path(checkpoint or "latest")
+    state = run.load_checkpoint(str(path))
     d = discriminator_from_state(state, path).to(resolve_device(device))
     if d.pack > 1:
-        raise RunError(f"{rundir.path}: this discriminator scores packs of {d.pack} images (--pack {d.pack}); its "
+        raise RunError(f"{run.path}: this discriminator scores packs of {d.pack} images (--pack {d.pack}); its "
                        "features describe a pack, not one image, so a linear probe of images does not apply")
-    config = rundir.config()
-    name = dataset or config.dataset
-    data_dir = data_dir if data_dir is not None else (config.data_dir if dataset in (None, config.dataset) else None)
-    train = _probe_data(name, data_dir, "train", d)
-    test = _probe_data(name, data_dir, "test", d)
+    name = dataset or run.config.dataset
+    data_dir = data_dir if data_dir is not None else (run.config.data_dir if name == run.config.dataset else None)
+    train = _probe_data(run, name, data_dir, "train", d)
+    test = _probe_data(run, name, data_dir, "test", d)
     if train_size is not None:
         if not 1 <= train_size <= len(train):
             raise ConfigError(f"--train-size must be in 1..{len(train)} for {name}, got {train_size}")
@@ -184,7 +188,7 @@ def probe(run: str | Path, dataset: str | None = None, data_dir: str | None = No
         seconds=0.0,
     )
     result = replace(result, seconds=round(time.perf_counter() - t0, 2))
-    atomic_write(rundir.path / "probe.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write(run.probe_path, json.dumps(result.to_dict(), indent=2) + "\n")
     return result
 
 

@@ -20,16 +20,16 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PIL import Image
 
-from .errors import GanforgeError, RunError
+from .config import Config
+from .errors import GanforgeError
 from .files import atomic_write
 from .images import grid_image
 from .latent import class_sweep, latents_for_seeds
 from .losses import LOSSES
-from .metrics.evaluate import METRICS
-from .runs import RunDir, generator_metadata, load_generator
+from .metrics.registry import METRICS
+from .run import Run, is_training_row
 from .sampling import sample_grid
 
 MAX_FRAMES = 60  # sample grids embedded for the slider; more are subsampled evenly
@@ -52,80 +52,23 @@ EVAL_RANGES = {"pr": (0.0, 1.0), "label_accuracy": (0.0, 1.0)}  # fractions: the
 
 
 @dataclass
-class RunData:
-    """What the report shows, read from a run directory."""
+class Page:
+    """What the report shows of a run, each file read once."""
 
-    run: RunDir
-    config: dict[str, dict[str, Any]]
+    run: Run
+    config: Config
     hardware: list[dict[str, Any]]
     train_rows: list[dict[str, Any]]
     eval_rows: list[dict[str, Any]]
     samples: list[tuple[int, Path]]
     best_step: int | None
 
-    @property
-    def options(self) -> dict[str, Any]:
-        return {k: v for section in self.config.values() if isinstance(section, dict) for k, v in section.items()}
-
-
-def read_run(path: str | Path) -> RunData:
-    """Everything the page shows, from the run directory at ``path``; missing files mean empty sections."""
-    run = RunDir.open(path)
-    try:
-        config = yaml.safe_load(run.config_path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise RunError(f"{run.config_path}: not valid YAML ({e})") from None
-    if not isinstance(config, dict):
-        raise RunError(f"{run.config_path}: expected a mapping of options")
-    rows = _read_rows(run.metrics)
-    train_rows = [r for r in rows if "loss_d" in r]
-    eval_rows = [r for r in rows if "loss_d" not in r]
-    samples = sorted((int(m.group(1)), p) for p in (run.samples.glob("step-*.png") if run.samples.is_dir() else [])
-                     if (m := SAMPLE_FILE.match(p.name)))
-    hardware = _read_json(run.hardware)
-    hardware = [e for e in hardware if isinstance(e, dict)] if isinstance(hardware, list) else []
-    data = RunData(run, config, hardware, train_rows, eval_rows, samples, None)
-    if (run.checkpoints / "best.pt").is_file():
-        data.best_step = _best_step(eval_rows, data.options.get("eval_metrics") or [])
-    return data
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl rows; a line cut short by a crash is skipped."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            rows.append(row)
-    return rows
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _best_step(eval_rows: Sequence[dict[str, Any]], eval_metrics: Sequence[str]) -> int | None:
-    """The step checkpoints/best.pt holds: the first row with the best value of the first metric, as the
-    evaluation hook ranks them."""
-    metric = METRICS.get(eval_metrics[0]) if eval_metrics else None
-    if metric is None:
-        return None
-    best: tuple[float, int] | None = None
-    for row in eval_rows:
-        value = row.get(metric.primary)
-        if not _finite(value):
-            continue
-        if best is None or (value > best[0] if metric.higher_is_better else value < best[0]):
-            best = (value, row["step"])
-    return None if best is None else best[1]
+    @classmethod
+    def read(cls, run: Run) -> Page:
+        """Missing files mean empty sections."""
+        rows = run.rows()
+        return cls(run, run.config, run.hardware(), [r for r in rows if is_training_row(r)],
+                   [r for r in rows if not is_training_row(r)], run.sample_grids(), run.best_step())
 
 
 def _finite(value: Any) -> bool:
@@ -293,9 +236,9 @@ def _json_table(data: Any) -> str:
     return _table(_flatten(data))
 
 
-def _run_section(d: RunData) -> str:
+def _run_section(d: Page) -> str:
     cfg_tables = "".join(f'<div class="card"><h3>{escape(str(name))}</h3>{_table(list(section.items()))}</div>'
-                         for name, section in d.config.items() if isinstance(section, dict))
+                         for name, section in d.config.to_dict().items())
     if d.hardware:
         keys = list(dict.fromkeys(k for e in d.hardware for k in e))
         header = [""] + [f"from step {e.get('from_step', '?')}" for e in d.hardware]
@@ -334,16 +277,16 @@ def _alarm_spans(rows: Sequence[dict[str, Any]]) -> list[AlarmSpan]:
     return spans
 
 
-def _curves_section(d: RunData) -> str:
+def _curves_section(d: Page) -> str:
     rows = d.train_rows
     if not rows:
         return ('<section id="curves"><h2>Training curves</h2><p>No metrics.jsonl rows yet: the first is written '
-                f'after {d.options.get("log_every", "--log-every")} steps.</p></section>')
+                f'after {d.config.log_every} steps.</p></section>')
     shown = [rows[i] for i in _evenly(len(rows), MAX_POINTS)]
     note = "" if len(shown) == len(rows) else (
         f'<p class="note">{len(rows)} rows, drawn as {len(shown)} evenly spaced points.</p>')
     spans = _alarm_spans(rows)
-    loss = LOSSES.get(d.options.get("loss", "bce"))  # d_real/d_fake are in its units: BCE's are probabilities
+    loss = LOSSES.get(d.config.loss)  # d_real/d_fake are in its units: BCE's are probabilities
     d_range = loss.output_range if loss else None
     charts = "".join(_chart_pair(c, title, shown, keys, d_range if c == "d_outputs" else y_range, spans)
                      for c, title, keys, y_range in TRAIN_CHARTS)
@@ -356,10 +299,10 @@ def _curves_section(d: RunData) -> str:
             f'<div class="cards">{charts}</div>{alarms}</section>')
 
 
-def _eval_section(d: RunData) -> str:
+def _eval_section(d: Page) -> str:
     rows = d.eval_rows
     if not rows:
-        every = d.options.get("eval_every")
+        every = d.config.eval_every
         why = (f"the first comes at step {every}" if every else
                "turn it on with --eval-every N, or score a finished run with ganforge evaluate")
         return f'<section id="evaluation"><h2>Evaluation during training</h2><p>No evaluations yet: {why}.</p></section>'
@@ -377,7 +320,7 @@ def _eval_section(d: RunData) -> str:
     columns = ["step", "seconds", *present, *(k for k in dict.fromkeys(k for r in rows for k in r)
                                                if k not in present and k not in ("step", "seconds"))]
     highlight = rows.index(best_row) if best_row is not None else None
-    best = (f"<p>checkpoints/best.pt is step {d.best_step} (best {d.options['eval_metrics'][0]}), highlighted "
+    best = (f"<p>checkpoints/best.pt is step {d.best_step} (best {d.config.eval_metrics[0]}), highlighted "
             "below and marked on the charts.</p>" if best_row is not None else "")
     table = _table([[r.get(c) for c in columns] for r in rows], columns, highlight)
     return (f'<section id="evaluation"><h2>Evaluation during training</h2>{best}'
@@ -396,10 +339,10 @@ def _img(img: Image.Image, alt: str) -> str:
     return f'<img class="pixels" src="{_png_uri(buf.getvalue())}" width="{width}" alt="{escape(alt)}">'
 
 
-def _samples_section(d: RunData) -> str:
+def _samples_section(d: Page) -> str:
     if not d.samples:
         return ('<section id="samples"><h2>Samples during training</h2><p>No sample grids yet: the first is '
-                f'written at step {d.options.get("sample_every", "--sample-every")}.</p></section>')
+                f'written at step {d.config.sample_every}.</p></section>')
     picked = [d.samples[i] for i in _evenly(len(d.samples), MAX_FRAMES)]
     frames = [{"step": step, "src": _png_uri(path.read_bytes())} for step, path in picked]
     note = (f" Showing {len(picked)} of {len(d.samples)} grids, evenly spaced." if len(picked) < len(d.samples)
@@ -417,19 +360,20 @@ def _samples_section(d: RunData) -> str:
             f'<script type="application/json" id="sample-data">{payload}</script></section>')
 
 
-def _generator_section(d: RunData) -> str:
+def _generator_section(d: Page) -> str:
     run = d.run
     title = '<section id="generator"><h2>Final generator</h2>'
     if not run.generator.is_file() or (run.latest.is_file()
                                        and run.generator.stat().st_mtime < run.latest.stat().st_mtime):
         return title + "<p>generator.safetensors, the exported EMA generator, is written when training ends.</p></section>"
     try:
-        g = load_generator(run.path, device="cpu")
+        g = run.load_generator(device="cpu")
     except GanforgeError as e:  # the rest of the page is still worth having
         return title + f"<p>{escape(str(e))}</p></section>"
     k = len(g.classes)
     # A column per class; a self-conditioned G's samples follow its clusters' sizes, so no column is one cluster.
-    n, nrow = (k * max(1, 64 // k), k) if 4 <= k <= 16 and g.cluster_sizes is None else (64, 8)
+    clustered = g.kind == "self-conditioned"
+    n, nrow = (k * max(1, 64 // k), k) if 4 <= k <= 16 and not clustered else (64, 8)
     grid, _ = sample_grid(g, n, nrow=nrow)
     cmd = f"ganforge sample {run.path} --n {n}" + (f" --nrow {nrow}" if g.takes_labels and nrow != k else "")
     out = [title, f'<div class="cards"><figure class="card"><figcaption>{n} samples of the EMA generator, each '
@@ -439,17 +383,17 @@ def _generator_section(d: RunData) -> str:
         classes = g.classes[:MAX_SWEEP_CLASSES]
         sweep = class_sweep(g, latents_for_seeds(SWEEP_SEEDS, g.z_dim), classes)
         seeds = ",".join(map(str, SWEEP_SEEDS))
-        kind = "class" if g.cluster_sizes is None else "cluster"
+        kind = "cluster" if clustered else "class"
         out.append(f'<figure class="card"><figcaption>{kind.capitalize()} sweep: one z per row (seeds {seeds}), one '
                    f'{kind} per column ({", ".join(map(str, classes))}); ganforge sweep {escape(str(run.path))} --seeds {seeds}'
                    f'</figcaption>{_img(grid_image(sweep, len(classes)), "class sweep")}</figure>')
     return "".join(out) + "</div></section>"
 
 
-def _files_section(d: RunData) -> str:
+def _files_section(d: Page) -> str:
     parts = []
-    for name, what in (("metrics.json", "ganforge evaluate"), ("probe.json", "ganforge probe")):
-        data = _read_json(d.run.path / name)
+    for path, what in ((d.run.evaluation, "ganforge evaluate"), (d.run.probe_path, "ganforge probe")):
+        name, data = path.name, d.run.read_json(path)
         if data is not None:
             parts.append(f'<h3>{name} <span class="note">(the last {what})</span></h3>'
                          f'<div class="card wide scroll">{_json_table(data)}</div>')
@@ -458,22 +402,10 @@ def _files_section(d: RunData) -> str:
     return f'<section id="files"><h2>Evaluation and probe</h2>{"".join(parts)}</section>'
 
 
-def _clusters(run: RunDir) -> int:
-    """How many clusters the exported generator takes for labels, 0 if none (``--clusters`` gives way to real
-    labels, and small sets get fewer, so the options alone do not say)."""
-    try:
-        sizes = json.loads(generator_metadata(run.generator).get("ganforge_cluster_sizes", "[]"))
-    except (GanforgeError, ValueError):  # not exported yet, or unreadable: the generator section says why
-        return 0
-    return len(sizes) if isinstance(sizes, list) else 0
-
-
-def _summary(d: RunData) -> str:
-    o, last = d.options, d.train_rows[-1] if d.train_rows else {}
-    clusters = _clusters(d.run)
-    kind = ("conditional" if o.get("conditional") else f"self-conditioned ({clusters} clusters)"
-            if clusters else "label-assisted" if o.get("label_assist") else "unconditional")
-    facts = [("dataset", o.get("dataset")), ("model", f"{o.get('model')}, {kind}"), ("preset", o.get("preset")),
+def _summary(d: Page) -> str:
+    c, last = d.config, d.train_rows[-1] if d.train_rows else {}
+    kind = d.run.describe_kind()
+    facts = [("dataset", c.dataset), ("model", f"{c.model}, {kind}" if kind else c.model), ("preset", c.preset),
              ("step", last.get("step")),
              ("training time", f"{last['seconds']:.0f} s" if _finite(last.get("seconds")) else None),
              ("last losses", f"D {last['loss_d']:.3f}, G {last['loss_g']:.3f}"
@@ -546,9 +478,9 @@ SCRIPT = """
 """
 
 
-def render_report(path: str | Path) -> str:
-    """The report of the run at ``path`` as one HTML string."""
-    d = read_run(path)
+def render_report(run: Run | str | Path) -> str:
+    """The report of ``run`` as one HTML string."""
+    d = Page.read(Run.of(run))
     name = escape(d.run.path.resolve().name)
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("curves", "curves"), ("evaluation", "evaluation"),
                                                          ("samples", "samples"), ("generator", "final generator"),
@@ -563,12 +495,13 @@ def render_report(path: str | Path) -> str:
             f'<main>{_summary(d)}{body}</main><script>{SCRIPT}</script></body></html>\n')
 
 
-def write_report(path: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of the run at ``path`` to ``out`` (default: RUN/report.html), atomically."""
-    html = render_report(path)
-    target = Path(out) if out is not None else RunDir(Path(path)).report
+def write_report(run: Run | str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of ``run`` to ``out`` (default: RUN/report.html), atomically."""
+    run = Run.of(run)
+    html = render_report(run)
+    target = Path(out) if out is not None else run.report
     target.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(target, html)
 
 
-__all__ = ["read_run", "render_report", "svg_chart", "write_report"]
+__all__ = ["Page", "render_report", "svg_chart", "write_report"]

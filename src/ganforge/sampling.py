@@ -43,7 +43,7 @@ def _draw(generator: Generator, n: int, seed: int, label: int | None,
     z = latents_for_seeds(seeds.tolist(), generator.z_dim)
     images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
     # A self-conditioned G's labels are clusters: not "labels", which scoring would take for the dataset's classes.
-    key = "clusters" if generator.cluster_sizes is not None else "labels"
+    key = "clusters" if generator.kind == "self-conditioned" else "labels"
     return images, {"z": z.numpy(), "seeds": seeds, **({} if y is None else {key: y.numpy()})}
 
 

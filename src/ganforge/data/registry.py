@@ -172,11 +172,28 @@ def load_dataset(name: str, data_dir: str | Path | None = None, split: str = "tr
     return prepared(name, split, path, opts, inputs, build, source.recipe)
 
 
-def load_config_dataset(config: Config, split: str = "train", progress: bool = False) -> ImageData:
-    """The dataset a run's ``config`` names, prepared with its data options."""
-    return load_dataset(config.dataset, config.data_dir, split, config.image_size, channels=config.channels,
-                        unlabeled=config.unlabeled, strict=config.strict, max_images=config.max_images,
-                        background=config.background, progress=progress)
+PURPOSES = ("train", "reference", "probe")
+
+
+def load_config_dataset(config: Config, split: str = "train", purpose: str = "train",
+                        progress: bool = False) -> ImageData:
+    """The ``split`` of the dataset a run's ``config`` names, prepared with its options (resolution, channels,
+    background): the one rule for "the data of this run". What is kept depends on ``purpose``:
+
+    - ``train``: what the run learns from: its ``--max-images`` subset, without labels for ``--unlabeled``,
+      of its ``--classes``;
+    - ``reference``: what samples are scored against: the whole distribution the run learns (every image, with
+      labels, since scoring counts classes) of its ``--classes``;
+    - ``probe``: what D's features are classified on: every image and every class, with labels.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
+    training = purpose == "train"
+    data = load_dataset(config.dataset, config.data_dir, split, config.image_size, channels=config.channels,
+                        unlabeled=config.unlabeled and training, strict=config.strict,
+                        max_images=config.max_images if training else None, background=config.background,
+                        progress=progress)
+    return data.select_classes(config.classes) if config.classes is not None and purpose != "probe" else data
 
 
 def describe_datasets() -> list[dict[str, object]]:

@@ -1,4 +1,5 @@
-"""Evaluating a generator: the metric registry, cached real-data statistics, and the one-call API."""
+"""Evaluating a generator: cached real-data statistics, the evaluator, and the one-call APIs (``metrics.registry``
+has the metrics themselves)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,79 +15,25 @@ import numpy as np
 import torch
 
 from ..data import ImageData, load_dataset
+from ..data.npz import load_npz
+from ..device import resolve_device
 from ..download import cache_root
 from ..errors import ConfigError
 from ..files import atomic_path, atomic_write
 from ..images import float_to_pixels
 from ..models import Generator, make_latents
-from .distances import (
-    MetricError,
-    class_coverage,
-    feature_stats,
-    frechet_distance,
-    inception_score,
-    kernel_inception_distance,
-    manifold_metrics,
-    mode_coverage,
-)
-from .features import FeatureExtractor, Features, make_extractor
+from ..run import Run
+from .distances import class_coverage, feature_stats
+from .features import FeatureExtractor, make_extractor
+from .registry import METRICS, RealStats, Scoring, compute_metrics, default_samples, parse_metrics
 
 log = logging.getLogger("ganforge")
 
 REAL_KEEP = 50_000  # real feature vectors kept in the cache for KID, precision/recall, density/coverage
 BATCH = 500
-DEFAULT_N = 10_000  # generated images per evaluation, unless a metric's protocol fixes another count
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    keys: tuple[str, ...]  # what it adds to the result
-    primary: str  # the key that ranks checkpoints
-    higher_is_better: bool
-    needs_probs: bool = False  # class probabilities of the feature network
-    needs_classes: bool = False  # predictions of the dataset's own classes: the domain classifier
-    needs_real: bool = True  # compares with the real data's features (cached statistics)
-    samples: int | None = None  # generated images of its published protocol
-
-
-METRICS: dict[str, Metric] = {
-    "fid": Metric("fid", ("fid",), "fid", False),
-    "kid": Metric("kid", ("kid", "kid_std"), "kid", False),
-    "is": Metric("is", ("is", "is_std"), "is", True, needs_probs=True, needs_real=False),
-    "pr": Metric("pr", ("precision", "recall"), "recall", True),
-    "dc": Metric("dc", ("density", "coverage"), "coverage", True),
-    # Stacked MNIST's mode count (VEEGAN, PacGAN): 26,000 samples, each channel read by MNIST's classifier.
-    "modes": Metric("modes", ("modes", "modes_kl"), "modes", True, needs_probs=True, needs_classes=True,
-                    needs_real=False, samples=26_000),
-}
-
-
-def parse_metrics(names: str | Sequence[str], option: str = "--metrics") -> list[str]:
-    """``"fid,kid"`` or a list -> validated metric names, in the given order; errors name ``option``."""
-    items = [m.strip() for m in names.split(",")] if isinstance(names, str) else list(names)
-    items = [m for m in items if m]
-    bad = [m for m in items if m not in METRICS]
-    if bad or not items:
-        raise ConfigError(f"{option}: unknown metric {', '.join(bad) or '(none given)'}; choose from "
-                          f"{', '.join(METRICS)}")
-    return items
-
-
-def default_samples(metrics: str | Sequence[str]) -> int:
-    """Generated images to score: 10,000, or the published count of a metric's protocol (modes: 26,000)."""
-    return max(METRICS[m].samples or DEFAULT_N for m in parse_metrics(metrics))
 
 
 # -- real-data statistics, cached ---------------------------------------------------------------------
-
-@dataclass
-class RealStats:
-    mu: np.ndarray  # float64 [D], over the whole reference set
-    sigma: np.ndarray  # float64 [D, D]
-    features: np.ndarray  # float32 [<= REAL_KEEP, D], a seeded subset for the k-NN and kernel metrics
-    count: int
-
 
 def stats_path(data: ImageData, split: str, extractor: FeatureExtractor) -> Path:
     """Cache file named by everything that produced the statistics: data, split, size, feature network."""
@@ -171,7 +117,7 @@ class Evaluator:
                               f"reference data are {self.reference.channels}×{self.reference.resolution}px")
         if classes is None and self.reference.labels is not None and generator.takes_labels:
             classes = self.reference.present_classes()
-        clustered = generator.cluster_sizes is not None
+        clustered = generator.kind == "self-conditioned"
         # A self-conditioned G draws its clusters by size; ``classes`` stay the dataset's, for the coverage,
         # and cluster ids are no labels to check the samples against.
         labels = generator.default_labels(self.n) if clustered else generator_labels(generator, self.n, classes)
@@ -206,42 +152,13 @@ class Evaluator:
         fake = self.extractor(batches)
         out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
                                "n": n}
-        out.update(compute_metrics(self.metrics, self.real, fake))
+        out.update(compute_metrics(self.metrics, Scoring(fake.features, fake.probs, self.real, self.metrics)))
         if self.extractor.has_classes and fake.probs is not None:
             predicted = fake.probs.argmax(1)
             out.update(class_coverage(predicted, fake.probs.shape[1] if classes is None else 0, classes))
             if labels is not None:
                 out["label_accuracy"] = float((predicted == labels.numpy()).mean())
         return out
-
-
-def compute_metrics(metrics: Sequence[str], real: RealStats | None, fake: Features,
-                    seed: int = 0) -> dict[str, float]:
-    """``real`` may be None when no metric ``needs_real``."""
-    out: dict[str, float] = {}
-    if any(METRICS[name].needs_real for name in metrics) and real is None:
-        raise MetricError(f"--metrics {','.join(metrics)} compare with real statistics, and none were given")
-    manifold: dict[str, float] | None = None
-    for name in metrics:
-        if METRICS[name].needs_probs and fake.probs is None:
-            raise MetricError(f"--metrics {name} needs class probabilities; these features have none")
-        if name == "fid":
-            out["fid"] = frechet_distance(real.mu, real.sigma, *feature_stats(fake.features))
-        elif name == "kid":
-            out["kid"], out["kid_std"] = kernel_inception_distance(real.features, fake.features, seed=seed)
-        elif name == "is":
-            out["is"], out["is_std"] = inception_score(fake.probs)
-        elif name == "modes":
-            out.update(mode_coverage(fake.probs.argmax(1), fake.probs.shape[1]))
-        elif name in ("pr", "dc"):
-            if manifold is None:  # one pass over the real-to-generated distances serves both
-                # k-NN metrics compare equal numbers of real and generated samples, as in both papers.
-                m = min(len(real.features), len(fake.features))
-                keep = np.sort(np.random.default_rng(seed).choice(len(real.features), m, replace=False))
-                manifold = manifold_metrics(real.features[keep], fake.features[:m], pr="pr" in metrics,
-                                            dc="dc" in metrics)
-            out.update({k: manifold[k] for k in METRICS[name].keys})
-    return out
 
 
 def reference_data(dataset: str, data_dir: str | Path | None, resolution: int | None = None,
@@ -274,28 +191,26 @@ def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: s
     return Evaluator(reference, extractor, metrics, n, seed, split, cache)(generator, classes)
 
 
-def evaluate_samples(path: str | Path, samples: str | Path, metrics: str | Sequence[str] = ("fid", "pr"),
+def evaluate_samples(run: Run | str | Path, samples: str | Path, metrics: str | Sequence[str] = ("fid", "pr"),
                      features: str = "auto", inception: str | Path | None = None,
                      data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
-    """Score the images of an .npz (``images``, optional ``labels``) against the training data of the run at
-    ``path``: the files a user already has or hands on, not fresh samples. Nothing is written."""
-    from ..data.npz import load_npz
-    from ..device import resolve_device
-    from ..runs import RunDir
-
-    config = RunDir.open(path).config()
+    """Score the images of an .npz (``images``, optional ``labels``) against ``run``'s data: the files a user
+    already has or hands on, not fresh samples. Nothing is written."""
+    run = Run.of(run)
     if not Path(samples).is_file():
         raise ConfigError(f"--samples: {samples} is not a file; make one with ganforge sample RUN --out FILE.npz")
     images = load_npz(Path(samples))
-    reference = reference_data(config.dataset, data_dir or config.data_dir, config.image_size, config.classes,
-                               background=config.background, channels=config.channels)
-    if features == "auto" and inception is not None:
-        features = "inception"
-    extractor = make_extractor(features, config.dataset, data_dir or config.data_dir, reference.resolution,
-                               inception, resolve_device(device))
-    result = Evaluator(reference, extractor, metrics).score_images(images, str(samples), config.classes)
+    reference = run.dataset("train", "reference", data_dir)
+    extractor = make_extractor(_features(features, inception), run.config.dataset, data_dir or run.config.data_dir,
+                               reference.resolution, inception, resolve_device(device))
+    result = Evaluator(reference, extractor, metrics).score_images(images, str(samples), run.config.classes)
     result["checkpoint"] = str(samples)
     return result
+
+
+def _features(features: str, inception: str | Path | None) -> str:
+    """``auto`` with an Inception file given means Inception."""
+    return "inception" if features == "auto" and inception is not None else features
 
 
 def jsonable(result: dict[str, Any]) -> dict[str, Any]:
@@ -303,27 +218,19 @@ def jsonable(result: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
 
 
-def evaluate_run(path: str | Path, n: int | None = None,
-                 metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
+def evaluate_run(run: Run | str | Path, n: int | None = None, metrics: str | Sequence[str] = ("fid", "kid", "is", "pr", "dc"),
                  features: str = "auto", checkpoint: str | None = None, inception: str | Path | None = None,
                  data_dir: str | Path | None = None, device: str = "auto", seed: int = 0) -> dict[str, Any]:
-    """Evaluate a run's generator against its training data and record the result in ``RUN/metrics.json``.
-
-    metrics.json maps each feature network (classifier, inception, torchscript) to its latest result.
-    """
-    from ..runs import RunDir, load_generator
-
-    run = RunDir.open(path)
-    config = run.config()
-    generator = load_generator(run.path, checkpoint=checkpoint, device=device)
-    if features == "auto" and inception is not None:
-        features = "inception"
-    result = evaluate_generator(generator, config.dataset, data_dir or config.data_dir, n, metrics, features,
-                                config.classes, inception=inception, seed=seed, background=config.background,
-                                channels=config.channels)
+    """Evaluate ``run``'s generator against its data and record the result in ``RUN/metrics.json``, which maps
+    each feature network (classifier, inception, torchscript) to its latest result."""
+    run = Run.of(run)
+    generator = run.load_generator(checkpoint=checkpoint, device=device)
+    reference = run.dataset("train", "reference", data_dir)
+    extractor = make_extractor(_features(features, inception), run.config.dataset, data_dir or run.config.data_dir,
+                               reference.resolution, inception, generator.device)
+    result = Evaluator(reference, extractor, metrics, n, seed)(generator, run.config.classes)
     result["checkpoint"] = checkpoint or "generator.safetensors"
-    out = run.path / "metrics.json"
-    recorded = json.loads(out.read_text()) if out.is_file() else {}
+    recorded = run.read_json(run.evaluation) or {}
     recorded[result["features"]] = jsonable(result)
-    atomic_write(out, json.dumps(recorded, indent=2) + "\n")
+    atomic_write(run.evaluation, json.dumps(recorded, indent=2) + "\n")
     return result

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, RunError
-from .base import Discriminator, Generator, class_list, make_latents, recalibrated
+from .base import KINDS, Discriminator, Generator, class_list, make_latents, recalibrated
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 
@@ -27,6 +27,14 @@ def label_source(config: Config, num_classes: int) -> str | None:
     if config.label_assist and num_classes >= 2 and config.classes is None:
         return "labels"
     return "clusters" if config.clusters else None
+
+
+def run_kind(config: Config, num_classes: int) -> str:
+    """What the run's label is (``KINDS``), decided once from the options and the dataset's classes."""
+    source = label_source(config, num_classes)
+    if source == "labels":
+        return "conditional" if config.conditional else "label-assisted"
+    return "self-conditioned" if source == "clusters" else "unconditional"
 
 
 def uses_labels(config: Config, num_classes: int) -> bool:
@@ -56,5 +64,6 @@ def generator_from_spec(family: str, init_kwargs: dict[str, Any]) -> Generator:
     return GENERATORS[family](**init_kwargs)
 
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "Discriminator", "Generator", "build_models", "label_source",
+__all__ = ["DISCRIMINATORS", "GENERATORS", "KINDS", "Discriminator", "Generator", "build_models", "label_source",
+           "run_kind",
            "class_list", "generator_from_spec", "make_latents", "recalibrated"]

@@ -14,6 +14,10 @@ from torch import nn
 from ..errors import ConfigError
 from .conditioning import LabelEmbedding
 
+# What a generator's label is, if it takes one: the class asked for (conditional), the class it learnt from
+# although none is asked for (label-assisted), a k-means cluster of the training images (self-conditioned).
+KINDS = ("conditional", "label-assisted", "self-conditioned", "unconditional")
+
 
 def make_latents(n: int, z_dim: int, seed: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
     """Standard-normal latents [n, z_dim]; the same seed gives the same z on every device."""
@@ -39,9 +43,25 @@ class Generator(GanModule):
     resolution: int
 
     _classes: list[int] | None = None
+    _kind: str | None = None
     # Self-conditioned (--clusters): its labels are k-means clusters of the training images, not classes,
     # and this holds the images of each cluster id 0..K-1; samples draw clusters in proportion to it.
     cluster_sizes: list[int] | None = None
+
+    @property
+    def kind(self) -> str:
+        """One of ``KINDS``: set by the trainer and kept in every file that holds the generator."""
+        if self._kind is not None:
+            return self._kind
+        if not self.takes_labels:
+            return "unconditional"
+        return "self-conditioned" if self.cluster_sizes is not None else "conditional"
+
+    @kind.setter
+    def kind(self, kind: str) -> None:
+        if kind not in KINDS or (kind == "unconditional") == self.takes_labels:
+            raise ConfigError(f"kind {kind!r} does not fit a generator of {self.num_classes} classes")
+        self._kind = kind
 
     @property
     def takes_labels(self) -> bool:

@@ -9,9 +9,17 @@ log and as an ``alarm`` field in the row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .callbacks import Callback
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+log = logging.getLogger("ganforge")
 
 Row = dict[str, Any]
 
@@ -25,9 +33,11 @@ class Condition:
 
 
 @dataclass
-class Alarms:
+class Alarms(Callback):
     """``saturated``/``failing``: bounds on D's mean outputs in the loss's own units (``AdversarialLoss``);
-    None where the loss has no such scale (a Wasserstein critic). The defaults are BCE's probabilities."""
+    None where the loss has no such scale (a Wasserstein critic). The defaults are BCE's probabilities.
+
+    As a callback, it marks each row that sounds an alarm (``alarm``) before it is written, and logs it."""
 
     saturated: tuple[float, float] | None = (0.99, 0.01)
     failing: tuple[float, float] | None = (0.2, 0.8)
@@ -57,6 +67,12 @@ class Alarms:
             self.conditions["g_fooling"] = Condition(
                 d, lambda r: r["d_real"] < lo and r["d_fake"] > hi,
                 f"D is failing (D(x) < {lo:g}, D(G(z)) > {hi:g}): training has likely diverged")
+
+    def on_row(self, trainer: Trainer, row: Row) -> None:
+        alarm = self.update(row)
+        if alarm:
+            row["alarm"] = alarm
+            log.warning("step %d: %s", row["step"], alarm)
 
     def update(self, row: Row) -> str | None:
         """Feed one metrics.jsonl row; returns the message of every alarm that is sounding, or None."""

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ..config import Config
 from ..errors import ConfigError
 
 
@@ -87,16 +86,10 @@ def step_module(module: nn.Module, device: torch.device, amp: torch.dtype | None
     return wrapped
 
 
-def check_options(config: Config, device: torch.device) -> None:
-    """Fail early, naming the flag, where an option cannot work on this device."""
-    if config.cuda_graphs and device.type != "cuda":
-        raise ConfigError(f"--cuda-graphs needs a CUDA device, but training runs on {device.type}; drop the flag")
-
-
 def prepare_layout(module: nn.Module, channels_last: bool) -> nn.Module:
     """Convert parameters (4-D conv weights) to channels-last in place; other tensors are unaffected."""
     return module.to(memory_format=torch.channels_last) if channels_last else module
 
 
-__all__ = ["StepModule", "check_options", "cpu_has_amx", "make_adam", "prepare_layout", "resolve_amp",
+__all__ = ["StepModule", "cpu_has_amx", "make_adam", "prepare_layout", "resolve_amp",
            "resolve_channels_last", "step_module"]
