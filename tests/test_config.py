@@ -54,12 +54,17 @@ def test_unknown_and_mistyped_keys_name_the_source(tmp_path):
 
 
 def test_a_preset_given_to_the_constructor_is_applied_beneath_the_options_given():
-    fast = Config(preset="fast")
-    assert (fast.loss, fast.d_norm, fast.lr_g, fast.ngf, fast.label_assist) == ("hinge", "spectral", 2.4e-3, 24, True)
-    mine = Config(preset="fast", lr_g=1e-3, ngf=64)  # the options given win, even when they equal the defaults
-    assert (mine.lr_g, mine.ngf, mine.lr_d) == (1e-3, 64, 2.4e-3)
-    assert Config(preset="fast") == Config.from_dict({"preset": "fast"}) == Config.from_preset("fast")
-    assert Config.from_dict(fast.to_dict()) == fast  # config.yaml records the expanded values
+    from ganforge.presets import PRESETS
+
+    defaults = Config()
+    for name, values in PRESETS.items():
+        preset = Config(preset=name)
+        assert all(getattr(preset, k) == v for k, v in values.items()), name
+        # The options given win, even when they equal the defaults.
+        mine = Config(preset=name, **{k: getattr(defaults, k) for k in values})
+        assert all(getattr(mine, k) == getattr(defaults, k) for k in values), name
+        assert preset == Config.from_dict({"preset": name}) == Config.from_preset(name)
+        assert Config.from_dict(preset.to_dict()) == preset  # config.yaml records the expanded values
 
 
 def test_presets_list_only_what_they_change():

@@ -108,6 +108,7 @@ def test_a_run_killed_before_config_yaml_is_started_again_by_the_same_command(tm
 
 # -- two processes at once -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_run_being_trained_is_locked(tmp_path, capsys):
     out = tmp_path / "run"
     trainer = ganforge_process(["train", "--out", out, "--steps", 100000, "--log-every", 1, *TINY], tmp_path)
@@ -127,6 +128,7 @@ def test_a_run_being_trained_is_locked(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--steps", "1", "--no-progress"]) == 0
 
 
+@pytest.mark.slow
 def test_two_trainings_started_on_one_out_at_once(tmp_path):
     """Whichever wins writes the run; the other is refused with the reason, never a mixed config.yaml."""
     out = tmp_path / "run"
@@ -165,6 +167,7 @@ print(int(data.images.astype("int64").sum()), flush=True)
 """
 
 
+@pytest.mark.slow
 def test_two_concurrent_prepares_leave_one_valid_cache(tmp_path):
     data = write_dataset(tmp_path / "data.npz")
     (tmp_path / "ready").mkdir()
@@ -186,6 +189,7 @@ def test_two_concurrent_prepares_leave_one_valid_cache(tmp_path):
 
 # -- a full disk ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_full_disk_during_a_checkpoint_keeps_latest(tmp_path):
     run = ganforge.train(tiny_config(tmp_path, steps=4, checkpoint_every=2), progress=False).path
     latest = run / "checkpoints" / "latest.pt"
@@ -204,6 +208,7 @@ def test_full_disk_during_a_checkpoint_keeps_latest(tmp_path):
     assert load_checkpoint(latest)["step"] == 8
 
 
+@pytest.mark.slow
 def test_full_disk_during_the_export_keeps_the_previous_generator(tmp_path):
     run = ganforge.train(tiny_config(tmp_path, steps=1, ngf=24), progress=False).path
     before = (run / "generator.safetensors").read_bytes()
@@ -218,6 +223,7 @@ def test_full_disk_during_the_export_keeps_the_previous_generator(tmp_path):
     assert ganforge.load_generator(run, device="cpu").sample(2, seed=0).shape == (2, 1, 8, 8)
 
 
+@pytest.mark.slow
 def test_full_disk_during_a_prepare_keeps_the_other_caches(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("GANFORGE_DATA", str(cache))

@@ -122,6 +122,7 @@ def _idx_seeds() -> tuple[list[bytes], list[bytes]]:
 IDX_IMAGES, IDX_LABELS = _idx_seeds()
 
 
+@pytest.mark.slow
 def test_fuzz_idx(work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         images, labels = mutate(rng, IDX_IMAGES), mutate(rng, IDX_LABELS)
@@ -150,6 +151,7 @@ CIFAR_BATCHES = [cifar_batch(2, 0)[0], pickle.dumps({b"data": np.zeros((1, 3072)
 CIFAR_TARBALLS = [_tarball(b) for b in CIFAR_BATCHES]
 
 
+@pytest.mark.slow
 def test_fuzz_cifar(work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         path = work / "cifar-10-python.tar.gz"  # the tarball mutated, or a mutated pickle in a valid tarball
@@ -181,6 +183,7 @@ NPZ_FILES = [_npz(False, **NPZ_ARRAYS), _npz(True, **NPZ_ARRAYS),
 NPY_MEMBERS = [_npy(a) for a in NPZ_ARRAYS.values()]
 
 
+@pytest.mark.slow
 def test_fuzz_npz(work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         path = work / "data.npz"
@@ -222,6 +225,7 @@ def _image_files() -> list[bytes]:
 IMAGES = _image_files()
 
 
+@pytest.mark.slow
 def test_fuzz_images(work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         path = work / "image.png"
@@ -235,6 +239,7 @@ def test_fuzz_images(work):
 
 # -- LSUN LMDB records ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_fuzz_lmdb_records(work):
     lmdb = pytest.importorskip("lmdb")
     from ganforge.data.lsun import load_lsun
@@ -259,6 +264,7 @@ CONFIGS = [yaml.safe_dump(Config().to_dict(), sort_keys=False).encode(),
            b"model:\n  model: mlp\n  g_hidden: [8, 8]\ntrain:\n  lr_g: 1.0e-3\n  time_limit: 60\n"]
 
 
+@pytest.mark.slow
 def test_fuzz_config_yaml(work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         path = work / "config.yaml"
@@ -300,6 +306,7 @@ def _rezip(checkpoint: bytes, pickle_bytes: bytes) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_fuzz_checkpoints(runs, checkpoints, work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         files, pickles = checkpoints
@@ -312,6 +319,7 @@ def test_fuzz_checkpoints(runs, checkpoints, work):
     fuzz("checkpoints", case)
 
 
+@pytest.mark.slow
 def test_fuzz_safetensors(runs, work):
     def case(rng: random.Random) -> tuple[list[Path], Callable[[], object]]:
         path = work / "generator.safetensors"

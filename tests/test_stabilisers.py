@@ -226,11 +226,14 @@ def test_alarms_read_d_outputs_in_the_units_of_the_loss(tmp_path):
     assert sounding(hinge, 0.9, -0.9) is None  # a healthy hinge D: inside its margins
     assert "D saturated" in sounding(hinge, 1.5, -1.5)
     assert "D is failing" in sounding(hinge, -1.5, 1.5)
-    # The trainer logs D's outputs as the loss defines them (raw logits for hinge, probabilities for BCE).
-    trainer = Trainer(tiny_config(tmp_path, loss="hinge"), Run.create(tiny_config(tmp_path, loss="hinge")),
-                      progress=False)
-    alarms = next(c for c in trainer.callbacks if isinstance(c, Alarms))
-    assert (alarms.saturated, alarms.failing) == ((1.0, -1.0), (-1.0, 1.0))
+    # The trainer logs D's outputs as the loss defines them (raw logits for hinge, probabilities for BCE), and
+    # its rows are judged in those units: a hinge D past both margins is saturated, one inside them is not.
+    cfg = tiny_config(tmp_path, loss="hinge")
+    trainer = Trainer(cfg, Run.create(cfg), progress=False)
+    for step, (d_real, d_fake) in enumerate([(0.9, -0.9)] * 3 + [(1.5, -1.5)] * 3, start=600):
+        trainer.write_row({"step": step, "loss_d": 0.0, "d_real": d_real, "d_fake": d_fake, "diversity": 1.0})
+    alarms = [r.get("alarm") for r in trainer.run.training_rows()]
+    assert alarms[:5] == [None] * 5 and "D saturated" in alarms[5]
 
 
 def test_class_collapse_sounds_on_evaluation_rows(tmp_path):

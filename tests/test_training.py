@@ -131,6 +131,7 @@ def test_existing_run_is_never_overwritten(tmp_path):
         ganforge.train(tiny_config(tmp_path, steps=1), progress=False)
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ganforge", "train", "--out", str(out), "--steps", "100000", "--ngf", "8",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ except ImportError:  # Windows: no advisory locks; FileLock then guards nothing
 
 # "No room": a full disk, an exhausted quota, a file-size limit (RLIMIT_FSIZE, ulimit -f).
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# "Not yours to write": permissions, a read-only file system.
+UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -38,14 +41,29 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def no_space_is_an_error(path: str | Path, advice: str) -> Iterator[None]:
-    """In the block, an OSError that means "no room" becomes a one-line ``StorageError`` naming ``path``."""
+    """In the block, an OSError that means "no room" (or "not writable here") becomes a one-line
+    ``StorageError`` naming ``path``; ``advice`` says what to do about a full disk."""
     try:
         yield
     except OSError as e:
-        if e.errno not in NO_SPACE:
+        if e.errno in NO_SPACE:
+            raise StorageError(f"{path}: cannot write it ({e.strerror}: the disk is full, or a quota or "
+                               f"file-size limit is reached); {advice}") from None
+        if e.errno in UNWRITABLE:
+            raise StorageError(f"{path}: cannot write it ({e.strerror}); make {Path(path).parent} writable for "
+                               "this user, or work on a copy that is") from None
+        raise
+
+
+def check_writable(directory: Path, advice: str) -> None:
+    """A ``StorageError`` giving ``advice`` unless this process can create files in ``directory``."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        if e.errno not in UNWRITABLE:
             raise
-        raise StorageError(f"{path}: cannot write it ({e.strerror}: the disk is full, or a quota or "
-                           f"file-size limit is reached); {advice}") from None
+        raise StorageError(f"{directory}: cannot write there ({e.strerror}); {advice}") from None
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from .config import Config, flag, read_yaml
 from .data import ImageData, load_config_dataset
 from .device import resolve_device
 from .errors import ConfigError, RunError
-from .files import FileLock, append_line, atomic_write
+from .files import FileLock, append_line, atomic_write, check_writable
 from .generator_file import read_generator_file
 from .models import KINDS, Generator
 
@@ -148,6 +148,8 @@ class Run:
             run.remove_leftovers()
             return run, config.replace(out=str(run.path)), None
         run = cls.open(resume)
+        check_writable(run.path, "training writes its checkpoints there: copy the run somewhere you can write "
+                                 "and resume the copy")
         hold.enter_context(run.lock())
         run.remove_leftovers()
         if not run.latest.is_file():
