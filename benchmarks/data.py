@@ -8,14 +8,13 @@
    streaming batcher, and a plain DataLoader (shuffle, batch 64, num_workers=0, uint8 -> [-1, 1] per
    batch). Measurements are interleaved round by round, so load on a shared machine hits all alike.
 
-    python benchmarks/data.py --data-dir ../shared/data/mnist
-    python benchmarks/data.py --data-dir ../shared/data/mnist --threads 1     # a busy, shared CPU
-    python benchmarks/data.py --data-dir ../shared/data/mnist --device cuda --steps 200
+    python -m benchmarks data --data-dir ../shared/data/mnist
+    python -m benchmarks data --data-dir ../shared/data/mnist --threads 1     # a busy, shared CPU
+    python -m benchmarks data --data-dir ../shared/data/mnist --device cuda --steps 200
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -29,9 +28,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganforge.config import Config
 from ganforge.data import ImageData, load_dataset, make_batcher
-from ganforge.device import resolve_device
 from ganforge.run import Run
 from ganforge.training.trainer import Trainer
+
+from .common import parser, setup
 
 
 class LoaderBatches:
@@ -135,28 +135,17 @@ def bench_step(data_dir: Path, device: torch.device, steps: int, rounds: int, tm
         print(f"  {name:<28} {bms:7.3f} ms/batch = {100 * s:6.2f} % of {ms:8.2f} ms/step   {ratio}  {verdict}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/mnist"))
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--steps", type=int, default=20, help="timed DCGAN steps per pipeline per round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="prepare measurements")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (1 gives stable timings on a shared, oversubscribed machine)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        raise SystemExit(f"no MNIST IDX files at {data_dir}; pass --data-dir")
+def main(argv: list[str] | None = None) -> int:
+    p = parser("data", __doc__, data="mnist")
+    p.add_argument("--steps", type=int, default=20, help="timed DCGAN steps per pipeline per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="prepare measurements")
+    args, device = setup(p, argv)
+    data_dir = args.data_dir
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["GANFORGE_DATA"] = tmp  # a private cache: cold means cold
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
         bench_prepare(data_dir, args.repeats)
-        bench_step(data_dir, resolve_device(args.device), args.steps, args.rounds, Path(tmp))
-
-
-if __name__ == "__main__":
-    main()
+        bench_step(data_dir, device, args.steps, args.rounds, Path(tmp))
+    return 0

@@ -3,12 +3,11 @@
 Target: under 30 s on 2 CPU cores. The baseline, measured in the same run and interleaved with the
 evaluations, is generating the same 10,000 samples alone: the ratio shows what the metrics add on top.
 
-    python benchmarks/metrics.py --data-dir ../shared/data/mnist [--run runs/mnist-dcgan] [--repeats 3]
+    python -m benchmarks metrics [--run runs/mnist-dcgan] [--repeats 3]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -18,17 +17,18 @@ from ganforge import Config, build_models, load_generator
 from ganforge.metrics.evaluate import Evaluator, generated_batches, reference_data
 from ganforge.metrics.features import make_extractor
 
+from .common import parser, setup
+
 TARGET_S = 30.0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default="../shared/data/mnist")
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("metrics", __doc__.splitlines()[0], data="mnist")
     ap.add_argument("--run", default=None, help="a trained MNIST run (default: an untrained DCGAN, same cost)")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--metrics", default="fid,kid,is,pr,dc")
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args, _ = setup(ap, argv)
 
     if args.run:
         g = load_generator(args.run, device="cpu")
@@ -54,6 +54,4 @@ def main() -> None:
     print(f"target {TARGET_S:.0f} s: {'met' if ev < TARGET_S else 'MISSED'} ({ev / TARGET_S:.2f} of it)")
     print("result: " + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float)))
 
-
-if __name__ == "__main__":
-    main()
+    return 0

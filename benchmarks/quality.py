@@ -1,38 +1,33 @@
 """Quality per wall-clock budget: each candidate recipe trains for the same number of seconds, then its
-samples are scored, side by side with the `paper` preset. On real MNIST (the default): 10,000 samples in
-ganforge's classifier features (Fréchet distance, recall, class coverage, and label accuracy for conditional
-runs). With ``--dataset stacked-mnist``: the modes metric (modes of 1,000 and KL to uniform, 26,000 samples,
-28 or 32 px). With ``--dataset emoji``: the 64×64 colour emoji, 10,000 samples scored in the features of a
-classifier of their 10 categories (trained once, cached): Fréchet distance, recall, categories covered.
+samples are scored, side by side with the `paper` preset. On real MNIST (the default) and Fashion-MNIST: 10,000
+samples in ganforge's classifier features (Fréchet distance, recall, class coverage, and label accuracy for
+conditional runs). With ``--dataset stacked-mnist``: the modes metric (modes of 1,000 and KL to uniform, 26,000
+samples, 28 or 32 px). With ``--dataset emoji``: the 64×64 colour emoji, 10,000 samples scored in the features
+of a classifier of their categories (trained once on the training split, cached): Fréchet distance, recall,
+categories covered.
 
-    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300
-    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --candidates canonical,paper,fast
-    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --no-paper \
-        --candidates canonical,fast --save-samples samples/     # files for feature_agreement.py
-    python benchmarks/quality.py --dataset stacked-mnist --data-dir ../shared/data/mnist --budget 300 \
-        --candidates color,fast
-    python benchmarks/quality.py --dataset stacked-mnist --data-dir ../shared/data/mnist --no-paper \
-        --candidates real
-    python benchmarks/quality.py --dataset emoji --data-dir ../shared/data/emoji --budget 300 \
-        --candidates color,color-cond
+    python -m benchmarks quality --budget 300
+    python -m benchmarks quality --budget 300 --candidates canonical,paper,fast
+    python -m benchmarks quality --budget 300 --no-paper --candidates canonical,fast --save-samples samples/
+    python -m benchmarks quality --dataset stacked-mnist --budget 300 --candidates color,fast
+    python -m benchmarks quality --dataset emoji --budget 300 --candidates real,color,color-cond
+    python -m benchmarks quality --dataset fashion-mnist --budget 300 --candidates fast
 
-Emoji candidates that use labels (``conditional``, or ``label_assist`` as `fast` does) train on the images
-sorted into category folders (``emoji.py``; built under ``$GANFORGE_DATA/emoji-by-category``), the others on
-``images/`` unlabelled; all are scored against the same images. `real` scores the held-out test split
-(mnist, stacked-mnist) as if it had been generated: the ceiling a candidate can reach at this sample count.
+Emoji candidates train on the images of the training split (``emoji.py``; built under
+``$GANFORGE_DATA/emoji-split``): by category when they use labels (``conditional``, or ``label_assist`` as `fast`
+does), unlabelled otherwise; all are scored against the training split. `real` scores the held-out test split
+as if it had been generated: the floor a candidate is measured against at this sample count.
 
 `canonical` is the tutorials' loop (canonical.py: float32, DataLoader, Sigmoid + BCELoss) on the paper's
-28×28 DCGAN, sampled in eval mode: the common baseline; `canonical-mlp` is
-the same loop on the vanilla MLP GAN. With ``--save-samples DIR`` each candidate's samples are written to
-``DIR/<candidate>.npz`` (as ``ganforge sample --out`` writes them) and that file is what gets scored.
-Candidates run one after another (never in parallel: they would share the cores and the budget would mean
-nothing). The
-table ends with each candidate's distance as a ratio of `paper`'s (and of `canonical`'s, when it ran).
+28×28 DCGAN, sampled in eval mode: the common baseline; `canonical-mlp` is the same loop on the vanilla MLP GAN.
+With ``--save-samples DIR`` each candidate's samples are written to ``DIR/<candidate>.npz`` (as ``ganforge sample
+--out`` writes them) and that file is what gets scored. Candidates run one after another (never in parallel:
+they would share the cores and the budget would mean nothing). The table ends with each candidate's distance
+as a ratio of `paper`'s (and of `canonical`'s, when it ran).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -40,16 +35,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from canonical import canonical_loop
-from emoji import category_tree
 
 import ganforge
+from ganforge.data import load_config_dataset
 from ganforge.data.npz import load_npz
 from ganforge.download import cache_root
-from ganforge.metrics import Evaluator, evaluate_generator, make_extractor, reference_data
-from ganforge.metrics.evaluate import default_samples
+from ganforge.metrics import evaluate_generator
+from ganforge.metrics.registry import default_samples
 from ganforge.models import Generator
 from ganforge.sampling import write_samples
+
+from . import harness
+from .canonical import canonical_loop
+from .common import SHARED_DATA, parser, setup
+from .emoji import category_tree
 
 # The ablation behind `fast` (docs/presets.md) ran without label assist. Its base: BCE, BatchNorm D, Adam 4e-4
 # with beta1 0.5, at quarter width. Like every screen before the presets self-conditioned unlabelled runs
@@ -162,66 +161,75 @@ CANONICAL = {"canonical": "dcgan", "canonical-mlp": "mlp"}
 REAL = "real"  # the held-out test split, scored as if generated
 
 
+DATASETS = ("mnist", "fashion-mnist", "stacked-mnist", "emoji")
+
+
 @dataclass(frozen=True)
 class Bench:
-    """Where candidates train and how they are scored. ``labelled_dir`` is the data with labels, where that
-    differs from ``data_dir`` (emoji: category folders); scoring always uses it."""
+    """Where candidates train and how they are scored: ``labelled`` holds the images with their labels; a
+    candidate that uses none trains on them with ``--unlabeled``. ``held_out`` is the real split `real` scores."""
 
     dataset: str  # ganforge's --dataset
-    data_dir: str
+    labelled: str
     image_size: int
     metrics: str
-    labelled_dir: str | None = None
+    held_out: str | None = None  # a data dir for the test split of folder sets; None: the dataset's "test"
 
-    @property
-    def eval_dir(self) -> str:
-        return self.labelled_dir or self.data_dir
+    def config(self, config: ganforge.Config) -> ganforge.Config:
+        """``config`` on this bench's data; a folder candidate that uses no labels reads them as unlabelled."""
+        unlabeled = self.dataset == "folder" and not (config.conditional or config.label_assist)
+        return config.replace(dataset=self.dataset, data_dir=self.labelled, image_size=self.image_size,
+                              unlabeled=unlabeled)
 
-    def train_dir(self, uses_labels: bool) -> str:
-        return self.labelled_dir if uses_labels and self.labelled_dir else self.data_dir
 
-
-def make_bench(dataset: str, data_dir: str, image_size: int | None) -> Bench:
+def make_bench(dataset: str, data_dir: Path | None, image_size: int | None) -> Bench:
+    data_dir = data_dir or SHARED_DATA / {"stacked-mnist": "mnist"}.get(dataset, dataset)
     if dataset == "emoji":
-        tree = category_tree(Path(data_dir), cache_root() / "emoji-by-category")
-        return Bench("folder", str(Path(data_dir) / "images"), image_size or 64, "fid,pr", str(tree))
+        tree = category_tree(data_dir, cache_root() / "emoji-split")
+        return Bench("folder", str(tree / "train"), image_size or 64, "fid,pr", str(tree / "test"))
     if dataset == "stacked-mnist":
-        return Bench(dataset, data_dir, image_size or 28, "modes")
-    return Bench(dataset, data_dir, image_size or 28, "fid,pr")
+        return Bench(dataset, str(data_dir), image_size or 28, "modes")
+    return Bench(dataset, str(data_dir), image_size or 28, "fid,pr")
 
 
-def score(G: Generator, bench: Bench, n: int, save: Path | None) -> dict:
-    """The bench's metrics on n samples of G (EMA weights, eval mode), in the domain classifier's features."""
-    if save is None:
-        return evaluate_generator(G, dataset=bench.dataset, data_dir=bench.eval_dir, n=n,
-                                  metrics=bench.metrics, features="classifier")
-    write_samples(G, n, save)  # a file of samples, as a user hands it on, then that very file scored
-    return score_images(bench, load_npz(save), str(save))
-
-
-def score_images(bench: Bench, images: ganforge.ImageData, source: str) -> dict:
-    extractor = make_extractor("classifier", bench.dataset, bench.eval_dir, bench.image_size)
-    reference = reference_data(bench.dataset, bench.eval_dir, bench.image_size)
-    return Evaluator(reference, extractor, bench.metrics).score_images(images, source)
+def reference(bench: Bench) -> ganforge.ImageData:
+    return load_config_dataset(bench.config(ganforge.Config()), "train", "reference")
 
 
 def run_real(bench: Bench, n: int) -> dict:
-    test = reference_data(bench.dataset, bench.data_dir, bench.image_size, split="test")
+    """The held-out real images, scored against the training split as if they had been generated."""
+    config = bench.config(ganforge.Config())
+    if bench.held_out is not None:
+        test = load_config_dataset(config.replace(data_dir=bench.held_out), "train", "reference")
+    else:
+        test = load_config_dataset(config, "test", "reference")
     if n < len(test):
         test = ganforge.ImageData(test.images[:n], test.labels[:n], test.name, test.class_names)
-    return {"candidate": REAL, "steps": 0, **score_images(bench, test, "the real test split")}
+    row = harness.score_images(reference(bench), test, "the real held-out split", bench.metrics, config.dataset,
+                               config.data_dir)
+    return {"candidate": REAL, "steps": 0, **row}
+
+
+def score_generator(G: Generator, bench: Bench, n: int, save: Path | None) -> dict:
+    """A generator trained outside ganforge (the canonical loop), scored as the runs are."""
+    if save is None:
+        return evaluate_generator(G, dataset=bench.dataset, data_dir=bench.labelled, n=n, metrics=bench.metrics,
+                                  features="classifier")
+    write_samples(G, n, save)
+    return harness.score_images(reference(bench), load_npz(save), str(save), bench.metrics, bench.dataset,
+                                bench.labelled)
 
 
 def run_canonical(name: str, bench: Bench, budget: float, n: int, seed: int, save: Path | None,
                   max_steps: int | None = None) -> dict:
-    data = ganforge.load_dataset(bench.dataset, bench.data_dir, "train", bench.image_size)
+    data = load_config_dataset(bench.config(ganforge.Config()), "train")
     step, G = canonical_loop(CANONICAL[name], data, 64, torch.device("cpu"), seed)
     steps, t0 = 0, time.perf_counter()
     while (steps < max_steps) if max_steps else (time.perf_counter() - t0 < budget):
         step()
         steps += 1
     G.eval()
-    return {"candidate": name, "steps": steps, **score(G, bench, n, save)}
+    return {"candidate": name, "steps": steps, **score_generator(G, bench, n, save)}
 
 
 def run_candidate(name: str, bench: Bench, budget: float, n: int, workdir: Path, seed: int,
@@ -232,14 +240,9 @@ def run_candidate(name: str, bench: Bench, budget: float, n: int, workdir: Path,
     if name in CANONICAL:
         return run_canonical(name, bench, budget, n, seed, save, max_steps)
     preset, extra = CANDIDATES[name]
-    limit = dict(steps=max_steps) if max_steps else dict(time_limit=budget)
-    config = ganforge.Config.from_preset(preset, dataset=bench.dataset, image_size=bench.image_size, **limit,
-                                         out=str(workdir / name), seed=seed, sample_every=10**9,
-                                         checkpoint_every=10**9, **extra)
-    config = config.replace(data_dir=bench.train_dir(config.conditional or config.label_assist))
-    run = ganforge.train(config, progress=False)
-    G = ganforge.load_generator(run.path)
-    return {"candidate": name, "steps": run.step, **score(G, bench, n, save)}
+    config = bench.config(ganforge.Config.from_preset(preset, seed=seed, **extra))
+    run = harness.train(config, workdir, name, seconds=budget, steps=max_steps)
+    return {"candidate": name, "steps": run.step, **harness.score(run, bench.metrics, n, save)}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -252,52 +255,51 @@ def print_table(rows: list[dict]) -> None:
                ("label acc", "label_accuracy", 9, "{:.3f}")]
     columns = [c for c in columns if any(c[1] in r for r in rows)]
     ratios = [(f"FD / {r['candidate']}", r) for r in (base, canon) if r is not None and "fid" in r]
-    print(f"\n{'candidate':<12}" + "".join(f" {h:>{w}}" for h, _, w, _ in columns)
+    width = max([12, *(len(r["candidate"]) for r in rows)])
+    print(f"\n{'candidate':<{width}}" + "".join(f" {h:>{w}}" for h, _, w, _ in columns)
           + "".join(f" {h:>{len(h)}}" for h, _ in ratios))
     for r in rows:
         cells = [("-" if r.get(k) is None else f.format(r[k])) for _, k, _, f in columns]
         widths = [w for _, _, w, _ in columns]
-        print(f"{r['candidate']:<12}" + "".join(f" {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        print(f"{r['candidate']:<{width}}" + "".join(f" {c:>{w}}" for c, w in zip(cells, widths, strict=True))
               + "".join(f" {r['fid'] / ref['fid']:>{len(h)}.3f}" for h, ref in ratios))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", choices=("mnist", "stacked-mnist", "emoji"), default="mnist")
-    parser.add_argument("--data-dir", required=True,
-                        help="mnist, stacked-mnist: the MNIST IDX files; emoji: the folder of images/ and "
-                             "emoji.json")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="mnist, stacked-mnist: 28 (default; stacked-mnist also 32); emoji: 64 (default)")
-    parser.add_argument("--budget", type=float, default=300.0, help="training seconds per candidate")
-    parser.add_argument("--steps", default="", metavar="NAME=N,...",
-                        help="train these candidates for N steps instead of --budget seconds (step-matched "
-                             "anchors do not depend on the machine's speed)")
-    parser.add_argument("--candidates", default="paper,fast,fast-cond",
-                        help=f"from {', '.join([*CANONICAL, *CANDIDATES, REAL])}")
-    parser.add_argument("--n", type=int, default=None,
-                        help="samples scored per candidate (default 10,000; stacked-mnist: 26,000, the "
-                             "protocol's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="also write the rows as JSON lines here")
-    parser.add_argument("--save-samples", type=Path, default=None, metavar="DIR",
-                        help="write each candidate's samples to DIR/<candidate>.npz and score that file")
-    parser.add_argument("--no-paper", action="store_true",
-                        help="skip the `paper` run that is otherwise added (and the FD / paper column)")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    p = parser("quality", __doc__.split("\n\n")[0])
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="mnist, fashion-mnist, stacked-mnist: the IDX files; emoji: the folder of images/ and "
+                        "emoji.json  [default: ../shared/data/<dataset>, stacked-mnist: mnist]")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="mnist, stacked-mnist: 28 (default; stacked-mnist also 32); emoji: 64 (default)")
+    p.add_argument("--budget", type=float, default=300.0, help="training seconds per candidate")
+    p.add_argument("--steps", default="", metavar="NAME=N,...",
+                   help="train these candidates for N steps instead of --budget seconds (step-matched anchors do "
+                        "not depend on the machine's speed)")
+    p.add_argument("--candidates", default="paper,fast,fast-cond",
+                   help=f"from {', '.join([*CANONICAL, *CANDIDATES, REAL])}")
+    p.add_argument("--n", type=int, default=None,
+                   help="samples scored per candidate (default 10,000; stacked-mnist: 26,000, the protocol's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the rows as JSON lines here")
+    p.add_argument("--save-samples", type=Path, default=None, metavar="DIR",
+                   help="write each candidate's samples to DIR/<candidate>.npz and score that file")
+    p.add_argument("--no-paper", action="store_true",
+                   help="skip the `paper` run that is otherwise added (and the FD / paper column)")
+    args, _ = setup(p, argv)
 
     names = [c for c in args.candidates.split(",") if c]
     unknown = [c for c in names if c not in CANDIDATES and c not in CANONICAL and c != REAL]
     if unknown:
-        parser.error(f"unknown candidate(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join([*CANONICAL, *CANDIDATES, REAL])}")
-    if REAL in names and args.dataset == "emoji":
-        parser.error("the real candidate scores a held-out test split, and emoji has none")
+        p.error(f"unknown candidate(s) {', '.join(unknown)}; choose from {', '.join([*CANONICAL, *CANDIDATES, REAL])}")
     steps = {k: int(v) for k, _, v in (item.partition("=") for item in args.steps.split(",") if item)}
     if "paper" not in names and not args.no_paper:
         names.append("paper")
     bench = make_bench(args.dataset, args.data_dir, args.image_size)
     n = args.n or default_samples(bench.metrics)
+    if args.save_samples:
+        args.save_samples.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -308,7 +310,4 @@ def main() -> None:
     print_table(rows)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

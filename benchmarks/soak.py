@@ -6,22 +6,19 @@ named fault points inside checkpoint writes, between a checkpoint and latest.pt,
 preparation. At the end, generator.safetensors must be bit-equal to the uninterrupted run's, and latest.pt,
 every sample grid and every metrics.jsonl row (less the clock) equal too.
 
-    python benchmarks/soak.py --kills 50 --seed 1
-    python benchmarks/soak.py --kills 200 --seed 2 --steps 3000 --keep /tmp/soak   # keep the runs to look at
+    python -m benchmarks soak --kills 50 --seed 1
+    python -m benchmarks soak --kills 200 --seed 2 --steps 3000 --keep /tmp/soak   # keep the runs to look at
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/crash_harness.py
-
-from tests.crash_harness import (  # noqa: E402
+from tests.crash_harness import (
     compare_runs,
     crashed_run,
     kill_plan,
@@ -29,15 +26,17 @@ from tests.crash_harness import (  # noqa: E402
     write_dataset,
 )
 
+from .common import parser, setup
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--kills", type=int, default=30, help="kills to survive")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the kill plan (kinds, delays, counts)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps (default 15 per kill: the run must outlast its kills)")
-    parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it")
-    args = parser.parse_args()
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("soak", __doc__.split("\n")[0])
+    p.add_argument("--kills", type=int, default=30, help="kills to survive")
+    p.add_argument("--seed", type=int, default=0, help="seed of the kill plan (kinds, delays, counts)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps (default 15 per kill: the run must outlast its kills)")
+    p.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it")
+    args, _ = setup(p, argv)
     steps = args.steps or 15 * args.kills
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
@@ -59,7 +58,3 @@ def main() -> int:
             print(f"{len(report.missed)} planned kills came after the run had finished (raise --steps)")
         print("generator.safetensors, latest.pt, sample grids and metrics rows equal to the run never killed")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,12 +17,13 @@ from .distances import (
     mode_coverage,
     precision_recall,
 )
-from .evaluate import METRICS, Evaluator, evaluate_generator, evaluate_samples, real_stats, reference_data
+from .evaluate import Evaluator, evaluate_generator, evaluate_run, evaluate_samples, real_stats, reference_data
 from .features import FeatureExtractor, Features, make_extractor
+from .registry import METRICS, Metric, parse_metrics
 
 __all__ = [
-    "METRICS", "Evaluator", "FeatureExtractor", "Features", "MetricError", "class_coverage", "density_coverage",
-    "evaluate_generator", "evaluate_samples", "feature_stats", "frechet_distance", "frechet_distance_features",
+    "METRICS", "Evaluator", "FeatureExtractor", "Features", "Metric", "MetricError", "class_coverage",
+    "density_coverage", "evaluate_generator", "evaluate_run", "evaluate_samples", "parse_metrics", "feature_stats", "frechet_distance", "frechet_distance_features",
     "inception_score", "kernel_inception_distance", "make_extractor", "manifold_metrics", "mode_coverage",
     "precision_recall", "real_stats", "reference_data",
 ]

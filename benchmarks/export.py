@@ -5,12 +5,11 @@ batch sizes other than the traced one; prints the largest absolute difference in
 and whether TorchScript's images are exactly PyTorch's. The tests assert < 1e-4 on tiny runs; this measures
 a trained one.
 
-    python benchmarks/export_error.py runs/mnist-fast
+    python -m benchmarks export runs/mnist-fast
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -20,13 +19,15 @@ import torch
 import ganforge
 from ganforge.export import export_run
 
+from .common import parser, setup
+
 BATCHES = (1, 7, 64)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    p = parser("export", __doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path)
+    args, _ = setup(p, argv)
     import onnxruntime as ort  # the `export` extra
 
     g = ganforge.load_generator(args.run, device="cpu")
@@ -45,6 +46,4 @@ def main() -> None:
     print(f"{args.run}: {g.channels}×{g.resolution}², batches {BATCHES}: ONNX max abs error {worst:.2e}; "
           f"TorchScript {'exactly equal' if exact else 'NOT exactly equal'}")
 
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -8,10 +8,10 @@ Measurements are interleaved (a window of each variant in turn, repeated), so a 
 slows all of them alike; the table gives the median over windows of wall-clock img/s, and of img per
 CPU-second (process time: what the step costs, independent of how many other jobs share the cores).
 
-    python benchmarks/throughput.py                         # every architecture, ganforge defaults vs canonical
-    python benchmarks/throughput.py --arch mnist-dcgan --ablation --rounds 12
-    python benchmarks/throughput.py --arch mnist-dcgan --compile   # adds torch.compile and its compile time
-    python benchmarks/throughput.py --arch mnist-dcgan --preset fast --ablation   # the recipe of --preset fast
+    python -m benchmarks speed                          # every architecture, ganforge defaults vs canonical
+    python -m benchmarks speed --arch mnist-dcgan --ablation --rounds 12
+    python -m benchmarks speed --arch mnist-dcgan --compile    # adds torch.compile and its compile time
+    python -m benchmarks speed --arch mnist-dcgan --preset fast --ablation   # the recipe of --preset fast
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,15 +29,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from canonical import canonical_loop, tutorial_layers
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge import Config, ImageData
-from ganforge.device import resolve_device
 from ganforge.presets import PRESETS
 from ganforge.run import Run
 from ganforge.training.performance import cpu_has_amx
 from ganforge.training.trainer import Trainer
+
+from .canonical import canonical_loop, tutorial_layers
+from .common import parser, setup
 
 
 @dataclass(frozen=True)
@@ -181,13 +181,11 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
         print(f"torch.compile: {compile_s:.1f} s to compile; {even}")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("speed", __doc__)
     ap.add_argument("--arch", default=",".join(ARCHS), help=f"comma-separated, from {', '.join(ARCHS)}")
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: per architecture)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, = cores)")
     ap.add_argument("--preset", default=None, choices=sorted(PRESETS),
                     help="ganforge rows train this preset's recipe (default: the library defaults)")
     ap.add_argument("--ablation", action="store_true", help="also each amp × channels-last combination")
@@ -195,15 +193,11 @@ def main() -> int:
     ap.add_argument("--cuda-graphs", action="store_true", help="also ganforge with --cuda-graphs (CUDA only)")
     ap.add_argument("--fma-units", type=int, default=2, help="FMA units per core assumed for the fp32 peak")
     ap.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak (default: /proc/cpuinfo)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    args, device = setup(ap, argv)
     peak = cpu_peak_gflops(args.fma_units, args.clock_ghz) if device.type == "cpu" else None
+    unknown = [a for a in args.arch.split(",") if a not in ARCHS]
+    if unknown:
+        ap.error(f"--arch: unknown {', '.join(unknown)}; choose from {', '.join(ARCHS)}")
     for name in args.arch.split(","):
         run_arch(ARCHS[name], args, device, peak)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,21 +3,21 @@ most of the 1,000-mode KL when the channels are drawn independently), and how su
 is of each channel's digit: low confidence means strokes that read as no digit in particular, high confidence
 with uneven shares means G prefers some digits.
 
-    python benchmarks/quality.py --dataset stacked-mnist --data-dir ../shared/data/mnist --budget 1800 \\
+    python -m benchmarks quality --dataset stacked-mnist --budget 1800 \\
         --no-paper --candidates color --save-samples samples/
-    python benchmarks/modes_breakdown.py --data-dir ../shared/data/mnist samples/color.npz real
+    python -m benchmarks modes samples/color.npz real
 
 ``real`` scores the held-out test split the same way: the ceiling.
 """
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from ganforge.data.registry import load_dataset
 from ganforge.metrics.features import make_extractor
+
+from .common import parser, setup
 
 N = 26_000  # the protocol's sample count
 
@@ -27,11 +27,10 @@ def kl_to_uniform(counts: np.ndarray) -> float:
     return float((p * np.log(len(counts) * p)).sum())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("samples", nargs="+", help="sample .npz files (as `ganforge sample --out` writes), or real")
-    parser.add_argument("--data-dir", default="../shared/data/mnist", help="the MNIST files")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    p = parser("modes", __doc__.split("\n\n")[0], data="mnist")
+    p.add_argument("samples", nargs="+", help="sample .npz files (as `ganforge sample --out` writes), or real")
+    args, _ = setup(p, argv)
     for source in args.samples:
         if source == "real":
             images = np.ascontiguousarray(load_dataset("stacked-mnist", args.data_dir, "test").images[:N])
@@ -50,6 +49,4 @@ def main() -> None:
                   f"KL {kl_to_uniform(counts):.3f}  confidence {confidence.mean():.3f} "
                   f"(under 0.9: {(confidence < 0.9).mean():.1%})")
 
-
-if __name__ == "__main__":
-    main()
+    return 0

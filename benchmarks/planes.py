@@ -3,13 +3,12 @@
 whole training step of a labelled run on real-sized data, both variants interleaved in one process, and
 prints the ratio.
 
-    python benchmarks/label_planes.py                       # MNIST-like 28×28 gray, 10 classes, --preset fast
-    python benchmarks/label_planes.py --channels 3 --size 64 --classes 10 --preset color --conditional
+    python -m benchmarks planes                       # MNIST-like 28×28 gray, 10 classes, --preset fast
+    python -m benchmarks planes --channels 3 --size 64 --classes 10 --preset color --conditional
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -25,6 +24,8 @@ from ganforge.models.dcgan import FirstConv
 from ganforge.run import Run
 from ganforge.training.trainer import Trainer
 
+from .common import parser, setup
+
 
 def planes_forward(self: FirstConv, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """The textbook conditional input: K one-hot planes concatenated to the image, then one convolution."""
@@ -32,8 +33,8 @@ def planes_forward(self: FirstConv, x: torch.Tensor, y: torch.Tensor | None = No
     return F.conv2d(torch.cat([x, planes], 1), self.weight, None, self.stride, self.padding)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = parser("planes", __doc__.split("\n\n")[0])
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--size", type=int, default=28)
     ap.add_argument("--classes", type=int, default=10)
@@ -41,7 +42,7 @@ def main() -> None:
     ap.add_argument("--conditional", action="store_true", help="a --conditional run (default: label assist)")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=5, help="steps per round and variant")
-    args = ap.parse_args()
+    args, _ = setup(ap, argv)
     rng = np.random.default_rng(0)
     data = ImageData(rng.integers(0, 256, (2048, args.channels, args.size, args.size), dtype=np.uint8),
                      np.arange(2048) % args.classes, "synthetic", tuple(map(str, range(args.classes))))
@@ -70,6 +71,4 @@ def main() -> None:
         med = statistics.median(t)
         print(f"  {name:<10} {1000 * med:8.1f} ms   {base / med:5.2f}x")
 
-
-if __name__ == "__main__":
-    main()
+    return 0

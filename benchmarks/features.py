@@ -3,9 +3,9 @@ independently trained MNIST classifiers of other designs, beside ganforge's own,
 Fréchet distance, its multiple of that network's real-data floor, and how well the networks agree on the
 ranking of the files (Spearman's rho between columns).
 
-    python benchmarks/quality.py --data-dir ../shared/data/mnist --budget 300 --no-paper \\
+    python -m benchmarks quality --budget 300 --no-paper \\
         --candidates canonical,fast --save-samples samples/
-    python benchmarks/feature_agreement.py --data-dir ../shared/data/mnist \\
+    python -m benchmarks features \\
         canonical=samples/canonical.npz fast=samples/fast.npz
 
 A Fréchet distance has no fixed scale: each network's numbers mean something only beside its own. Each panel
@@ -17,7 +17,6 @@ split against the train statistics, the floor of each column.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -35,6 +34,8 @@ from ganforge.download import cache_root
 from ganforge.files import atomic_path
 from ganforge.images import pixels_to_float
 from ganforge.metrics import Evaluator, make_extractor, reference_data
+
+from .common import parser, setup
 
 
 class Penultimate(nn.Module):
@@ -131,12 +132,11 @@ def parse_pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("samples", nargs="*", help="NAME=FILE.npz: uint8 samples, as `ganforge sample --out` writes")
-    parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX files")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table as JSON here")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    p = parser("features", __doc__.split("\n\n")[0], data="mnist")
+    p.add_argument("samples", nargs="*", help="NAME=FILE.npz: uint8 samples, as `ganforge sample --out` writes")
+    p.add_argument("--out", type=Path, default=None, help="also write the table as JSON here")
+    args, _ = setup(p, argv)
 
     files = {k: Path(v) for k, v in parse_pairs(args.samples, "samples").items()}
     if "real" in files:
@@ -167,6 +167,4 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps({"fd": fd}, indent=1))
 
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,0 +1,1 @@
+"""ganforge's benchmarks, one tool: ``python -m benchmarks NAME [options]`` (README.md lists them)."""

@@ -1,0 +1,43 @@
+"""Train a recipe for a budget in a temporary directory, then score it through its run: what the quality
+benchmarks share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ganforge
+from ganforge.data.npz import load_npz
+from ganforge.metrics import Evaluator, evaluate_run, make_extractor
+from ganforge.run import Run
+from ganforge.sampling import write_samples
+from ganforge.training.callbacks import Callback
+
+
+def train(config: ganforge.Config, workdir: Path, name: str, seconds: float | None = None, steps: int | None = None,
+          callbacks: Sequence[Callback] = (), data_dir: str | None = None) -> Run:
+    """``config`` trained for ``seconds`` (or ``steps``) into ``workdir/name``, with no sample grids or periodic
+    checkpoints to slow it down."""
+    budget = dict(steps=steps, time_limit=None) if steps else dict(time_limit=seconds, steps=None)
+    config = config.replace(out=str(workdir / name), sample_every=10**9, checkpoint_every=10**9, **budget,
+                            **({"data_dir": data_dir} if data_dir else {}))
+    return ganforge.train(config, progress=False, callbacks=callbacks)
+
+
+def score(run: Run, metrics: str, n: int, save: Path | None = None, data_dir: str | None = None) -> dict[str, Any]:
+    """The run's metrics on ``n`` samples in the domain classifier's features. With ``save``, the samples are
+    written to that .npz first (as ``ganforge sample --out`` writes them) and that very file is scored.
+    ``data_dir``: score against these files (emoji: the labelled tree) rather than the run's own."""
+    if save is None:
+        return evaluate_run(run, n, metrics, features="classifier", data_dir=data_dir)
+    write_samples(run.load_generator(), n, save)
+    return score_images(run.dataset("train", "reference", data_dir), load_npz(save), str(save), metrics,
+                        run.config.dataset, data_dir or run.config.data_dir)
+
+
+def score_images(reference: ganforge.ImageData, images: ganforge.ImageData, source: str, metrics: str,
+                 dataset: str, data_dir: str | None) -> dict[str, Any]:
+    """Images made earlier (or real held-out ones) scored against ``reference``."""
+    extractor = make_extractor("classifier", dataset, data_dir, reference.resolution)
+    return Evaluator(reference, extractor, metrics).score_images(images, source)
