@@ -156,6 +156,32 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 }
 
 
+
+
+def R3(lr: float, **extra) -> dict:  # noqa: N802  the r3gan preset at another learning rate (ending at a quarter)
+    return dict(lr_g=lr, lr_d=lr, lr_end=lr / 4, **extra)
+
+
+W64 = dict(widths=[64, 32, 16])
+# The r3gan preset's screen: width, blocks, learning rate, the penalties' weight and laziness, self-conditioning.
+CANDIDATES.update({
+    "r3gan": ("r3gan", {}),
+    "r3gan-w64": ("r3gan", W64),
+    "r3gan-w64-lr1e-3": ("r3gan", R3(1e-3, **W64)),
+    "r3gan-w64-b1-lr1e-3": ("r3gan", R3(1e-3, blocks=1, **W64)),
+    "r3gan-lr1e-3": ("r3gan", R3(1e-3)),
+    "r3gan-w64-lr1e-3-c20": ("r3gan", R3(1e-3, clusters=20, **W64)),
+    "r3gan-w64-lr1e-3-g05": ("r3gan", R3(1e-3, r1_gamma=0.5, r1_gamma_end=0.05, **W64)),
+    "r3gan-w64-lr1e-3-e4": ("r3gan", R3(1e-3, r1_every=4, **W64)),
+    "r3gan-w64-lr2e-3": ("r3gan", R3(2e-3, **W64)),
+    "r3gan-w32-lr2e-3": ("r3gan", R3(2e-3, widths=[32, 32, 16])),
+    "r3gan-w64-lr1e-3-b32": ("r3gan", R3(1e-3, batch_size=32, **W64)),
+    "r3gan-w64-lr4e-3": ("r3gan", R3(4e-3, **W64)),
+    "r3gan-w64-lr2e-3-c20": ("r3gan", R3(2e-3, clusters=20, **W64)),
+    "r3gan-w64-lr2e-3-g05": ("r3gan", R3(2e-3, r1_gamma=0.5, r1_gamma_end=0.05, **W64)),
+    "r3gan-w64-lr2e-3-ms": ("r3gan", R3(2e-3, clusters=20, mode_seeking=0.5, **W64)),
+})
+
 # The tutorials' loop (canonical.py) on the paper's DCGAN and on the vanilla MLP GAN: the common baselines.
 CANONICAL = {"canonical": "dcgan", "canonical-mlp": "mlp"}
 REAL = "real"  # the held-out test split, scored as if generated

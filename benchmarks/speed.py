@@ -12,6 +12,7 @@ CPU-second (process time: what the step costs, independent of how many other job
     python -m benchmarks speed --arch mnist-dcgan --ablation --rounds 12
     python -m benchmarks speed --arch mnist-dcgan --compile    # adds torch.compile and its compile time
     python -m benchmarks speed --arch mnist-dcgan --preset fast --ablation   # the recipe of --preset fast
+    python -m benchmarks speed --arch mnist-resnet --preset r3gan --ablation  # vs DCGAN --preset fast, 28 px
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ ARCHS = {
     "mnist-dcgan": Arch("mnist-dcgan", "dcgan", 1, 28, window=3, rounds=8),
     "dcgan64": Arch("dcgan64", "dcgan", 3, 64, window=1, rounds=3),
     "mlp": Arch("mlp", "mlp", 1, 28, window=5, rounds=6),
+    # The ResNet family: its rows add DCGAN at the same resolution (--family-preset's recipe vs --dcgan-preset's).
+    "mnist-resnet": Arch("mnist-resnet", "resnet", 1, 28, window=2, rounds=4),
+    "resnet64": Arch("resnet64", "resnet", 3, 64, window=1, rounds=3),
 }
 
 
@@ -126,6 +130,10 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
             "canonical": canonical_loop(arch.model, data, batch, device, **widths)[0]}
         gstep = partial(ganforge_step, arch, data, batch, device, preset=args.preset)
         variants["ganforge"] = gstep(Path(tmp) / "default")
+        if arch.model == "resnet":  # the family against DCGAN at the same resolution, each with its recipe
+            dcgan = Arch(f"{arch.name} dcgan", "dcgan", arch.channels, arch.size, arch.window, arch.rounds)
+            variants["ganforge dcgan"] = ganforge_step(dcgan, data, batch, device, Path(tmp) / "dcgan",
+                                                       preset=args.versus)
         if args.ablation:
             if arch.model == "dcgan":
                 variants["ganforge conv ends"] = gstep(Path(tmp) / "conv", conv_ends=True)
@@ -169,6 +177,9 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
         w, c = statistics.median(wall), statistics.median(cpu)
         print(f"{name:28s} {batch / w:8.1f} {base_wall / w:5.2f}x {batch / c:10.1f} {base_cpu / c:5.2f}x "
               f"{flops[name] / 1e9:10.2f} {flops[name] / 1e9 / w:8.1f}")
+    if "ganforge dcgan" in times:
+        ratio = statistics.median(times["ganforge dcgan"][0]) / statistics.median(times["ganforge"][0])
+        print(f"resnet ({args.preset or 'defaults'}) / dcgan ({args.versus}): {ratio:.3f}× the images per second")
     if peak is not None:
         print(f"machine fp32 peak: {peak[0]:.0f} GFLOP/s ({peak[1]}; the FMA-unit count is an assumption)")
         if cpu_has_amx():
@@ -188,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: per architecture)")
     ap.add_argument("--preset", default=None, choices=sorted(PRESETS),
                     help="ganforge rows train this preset's recipe (default: the library defaults)")
+    ap.add_argument("--versus", default="fast", choices=sorted(PRESETS),
+                    help="resnet architectures: the preset of the DCGAN they are compared with  [default: fast]")
     ap.add_argument("--ablation", action="store_true", help="also each amp × channels-last combination")
     ap.add_argument("--compile", action="store_true", help="also ganforge with torch.compile, and its compile time")
     ap.add_argument("--cuda-graphs", action="store_true", help="also ganforge with --cuda-graphs (CUDA only)")

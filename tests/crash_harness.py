@@ -26,6 +26,10 @@ import ganforge
 
 SRC = Path(ganforge.__file__).resolve().parents[1]
 # A tiny conditional DCGAN on 8×8 images: a step takes milliseconds, so the kills land all over the loop.
+# The ResNet family with R3GAN's recipe and schedules, as small.
+RESNET_OPTIONS = ["--dataset", "npz", "--preset", "r3gan", "--widths", "8", "--blocks", "1", "--cardinality", "2",
+                  "--conditional", "--z-dim", "16", "--batch-size", "16", "--checkpoint-every", "5", "--log-every",
+                  "3", "--sample-every", "10", "--keep-checkpoints", "2", "--device", "cpu", "--no-progress"]
 TRAIN_OPTIONS = ["--dataset", "npz", "--model", "dcgan", "--conditional", "--ngf", "8", "--ndf", "8",
                  "--z-dim", "16", "--batch-size", "16", "--checkpoint-every", "5", "--log-every", "3",
                  "--sample-every", "10", "--keep-checkpoints", "2", "--device", "cpu", "--no-progress"]
@@ -79,13 +83,14 @@ def _environment(cache: Path, kill: Kill | None) -> dict[str, str]:
     return env
 
 
-def launch(run: Path, data: Path, steps: int, cache: Path, kill: Kill | None = None) -> tuple[int, str]:
+def launch(run: Path, data: Path, steps: int, cache: Path, kill: Kill | None = None,
+           options: list[str] = TRAIN_OPTIONS) -> tuple[int, str]:
     """Start (or, once it has a config.yaml, resume) the training of ``run``, kill it as ``kill`` says, and
     return its exit code (-9 when killed) and stderr."""
     if (run / "config.yaml").is_file():
         cmd = ["train", "--resume", str(run), "--no-progress"]
     else:  # what a user does when the first attempt died before writing config.yaml: the same command again
-        cmd = ["train", "--out", str(run), "--data-dir", str(data), "--steps", str(steps), *TRAIN_OPTIONS]
+        cmd = ["train", "--out", str(run), "--data-dir", str(data), "--steps", str(steps), *options]
     proc = subprocess.Popen([sys.executable, "-m", "ganforge", *cmd], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=_environment(cache, kill))
     lines = []
@@ -110,16 +115,16 @@ def _check_launch(code: int, err: str, what: str) -> None:
     assert "Traceback" not in err, f"{what}:\n{err}"
 
 
-def straight_run(work: Path, data: Path, steps: int) -> subprocess.Popen:
+def straight_run(work: Path, data: Path, steps: int, options: list[str] = TRAIN_OPTIONS) -> subprocess.Popen:
     """The reference: the same training, never killed (started in the background; wait for it)."""
-    cmd = ["train", "--out", str(work / "straight"), "--data-dir", str(data), "--steps", str(steps),
-           *TRAIN_OPTIONS]
+    cmd = ["train", "--out", str(work / "straight"), "--data-dir", str(data), "--steps", str(steps), *options]
     env = _environment(work / "straight-cache", None)
     return subprocess.Popen([sys.executable, "-m", "ganforge", *cmd], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def crashed_run(work: Path, data: Path, steps: int, kills: list[Kill]) -> CrashReport:
+def crashed_run(work: Path, data: Path, steps: int, kills: list[Kill], options: list[str] = TRAIN_OPTIONS
+                ) -> CrashReport:
     """Train ``work/crashed`` to ``steps`` through every kill of ``kills``, resuming after each one."""
     run, cache, report = work / "crashed", work / "crashed-cache", CrashReport()
     done = False
@@ -129,7 +134,7 @@ def crashed_run(work: Path, data: Path, steps: int, kills: list[Kill]) -> CrashR
             continue
         if kill.kind == "prepare":  # make this launch prepare the dataset again
             shutil.rmtree(cache / "prepared", ignore_errors=True)
-        code, err = launch(run, data, steps, cache, kill)
+        code, err = launch(run, data, steps, cache, kill, options)
         report.launches += 1
         _check_launch(code, err, f"launch {report.launches} (kill {kill})")
         if code == 0:
@@ -139,7 +144,7 @@ def crashed_run(work: Path, data: Path, steps: int, kills: list[Kill]) -> CrashR
             report.killed.append(str(kill))
             check_metrics(run)
     if not done:
-        code, err = launch(run, data, steps, cache)
+        code, err = launch(run, data, steps, cache, options=options)
         report.launches += 1
         _check_launch(code, err, "the last resume")
         assert code == 0, err

@@ -15,7 +15,7 @@ from .helpers import assert_one_line_error, run_cli, tiny_config
         (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/dir"], "--data-dir: /nonexistent/dir does not exist"),
         (["train", "--bogus"], "No such option '--bogus'"),
         (["train", "--steps", "abc"], "'abc' is not a valid integer"),
-        (["train", "--model", "resnet"], "'resnet' is not one of"),
+        (["train", "--model", "stylegan"], "'stylegan' is not one of"),
         (["train", "--classes", "1,x"], "classes must be a list of int"),
         (["train", "--mode-seeking", "-1"], "--mode-seeking must be non-negative, got -1.0"),
         (["train", "--mbstd", "-4"], "--mbstd must be non-negative, got -4"),

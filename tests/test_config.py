@@ -28,7 +28,7 @@ def test_flat_mapping_and_string_lists():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"model": "resnet"}, "--model: 'resnet' is not one of mlp, dcgan"),
+        ({"model": "stylegan"}, "--model: 'stylegan' is not one of mlp, dcgan, resnet"),
         ({"batch_size": 0}, "--batch-size must be at least 2"),
         ({"batch_size": 1}, "--batch-size must be at least 2"),
         ({"lr_g": -1.0}, "--lr-g must be positive"),

@@ -28,6 +28,9 @@ LR = 2e-3
 TOL = 2e-5  # float rounding only; a wrong shard, latent slice or BatchNorm statistic moves weights by ~LR
 OPTIONS = dict(dataset="digits", model="dcgan", ngf=8, ndf=8, z_dim=16, lr_g=LR, lr_d=LR, log_every=2,
                sample_every=100, checkpoint_every=4, keep_checkpoints=5, amp="off", sync_bn=True, device="cpu")
+# The ResNet family with R3GAN's schedules (no BatchNorm: the processes' statistics are nothing to share).
+RESNET = dict(OPTIONS, preset="r3gan", model="resnet", widths="8", blocks=1, cardinality=2, r1_every=2, sync_bn=False)
+RESNET.pop("ngf"), RESNET.pop("ndf")
 
 
 def _flags(options: dict) -> list[str]:
@@ -88,6 +91,19 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path):
     assert resumed.step == 6
     assert ganforge.Config.load(ddp / "config.yaml").batch_size == 16
     assert _max_diff(_tensors(ddp / "checkpoints" / "latest.pt"), at6) < TOL
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_for_resnet_under_schedules(tmp_path):
+    """The ResNet family with R3GAN's schedules of lr, beta2 and gamma: every process takes the same values."""
+    single = ganforge.train(ganforge.Config.from_dict(RESNET, {"batch_size": 16, "steps": 6,
+                                                               "out": str(tmp_path / "single")}), progress=False)
+    _torchrun(tmp_path, 2, **RESNET, batch_size=8, steps=6, out=str(tmp_path / "ddp"))
+    for step in (4, 6):
+        name = f"step-{step:08d}.pt"
+        assert _max_diff(_tensors(tmp_path / "ddp" / "checkpoints" / name), _tensors(single.checkpoints / name)) < TOL
+    at4, at6 = (_tensors(single.checkpoints / f"step-{s:08d}.pt") for s in (4, 6))
+    assert _max_diff(at4, at6) > 100 * TOL
 
 
 def test_resume_on_a_world_size_that_does_not_divide_the_global_batch_is_refused():

@@ -16,6 +16,8 @@ RUNS = {  # name -> tiny_config overrides
     "dcgan": dict(model="dcgan"),
     "dcgan-cond": dict(model="dcgan", conditional=True),
     "mlp-cond-subset": dict(model="mlp", conditional=True, classes=[3, 5]),
+    "resnet": dict(model="resnet", widths=[8], blocks=1, cardinality=2),
+    "resnet-cond": dict(model="resnet", widths=[8], blocks=1, cardinality=2, conditional=True),
 }
 
 
@@ -72,7 +74,8 @@ def test_onnx_pixels_match_ganforge_rounding(runs, name, output, tmp_path):
     assert custom["z_dim"] == "16" and custom["resolution"] == "8" and custom["output"] == output
 
 
-@pytest.mark.parametrize(("name", "output"), [("dcgan", "fidelity"), ("dcgan-cond", "float"), ("mlp-cond-subset", "uint8")])
+@pytest.mark.parametrize(("name", "output"), [("dcgan", "fidelity"), ("dcgan-cond", "float"), ("mlp-cond-subset", "uint8"),
+                                             ("resnet-cond", "float")])
 def test_torchscript_reload_matches_exactly(runs, name, output, tmp_path):
     path = export_run(runs[name], "torchscript", tmp_path / "g.pth", output=output)
     g = ganforge.load_generator(runs[name], device="cpu")

@@ -18,7 +18,16 @@ from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import main
 from ganforge.run import Run
 
-from .crash_harness import SRC, compare_runs, crashed_run, kill_plan, straight_run, write_dataset
+from .crash_harness import (
+    RESNET_OPTIONS,
+    SRC,
+    Kill,
+    compare_runs,
+    crashed_run,
+    kill_plan,
+    straight_run,
+    write_dataset,
+)
 from .helpers import SUMMARY, assert_one_line_error, tiny_config
 
 TINY = ["--ngf", "8", "--ndf", "8", "--z-dim", "16", "--batch-size", "16", "--device", "cpu", "--no-progress"]
@@ -68,6 +77,19 @@ def test_kill_9_at_random_moments_then_resume_is_bit_exact(tmp_path):
                           f"{report.launches} launches, generator.safetensors bit-equal to an unkilled run")
     kinds = {kill.split("+")[0].split(":")[0] for kill in report.killed}
     assert kinds == {"start", "prepare", "checkpoint-write", "checkpoint-link", "training"}, report
+    compare_runs(tmp_path / "crashed", tmp_path / "straight")
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_resnet_run_with_schedules_then_resume_is_bit_exact(tmp_path):
+    """The ResNet family under R3GAN's schedules: the scheduled values come back with the step after a kill."""
+    data = write_dataset(tmp_path / "data.npz")
+    reference = straight_run(tmp_path, data, steps=40, options=RESNET_OPTIONS)
+    report = crashed_run(tmp_path, data, steps=40, kills=[Kill("checkpoint-link"), Kill("training", 0.3),
+                                                          Kill("training", 0.6)], options=RESNET_OPTIONS)
+    code, err = finish(reference)
+    assert code == 0, err
+    assert len(report.killed) >= 2, report
     compare_runs(tmp_path / "crashed", tmp_path / "straight")
 
 

@@ -118,6 +118,6 @@ def test_global_batchnorm_converts_and_reverts_with_the_same_state():
 @pytest.mark.parametrize("options", [dict(), dict(compile=True), dict(cuda_graphs=True)])
 def test_gpu_training_with_speed_options(tmp_path, options):
     run = ganforge.train(_tiny(tmp_path, "gpu", steps=6, device="cuda", **options), progress=False)
-    assert run.step == 6 and np.isfinite(run.last_metrics["loss_d"])
+    assert run.step == 6 and np.isfinite(run.last_row["loss_d"])
     if torch.cuda.is_bf16_supported():
         assert performance.resolve_amp("auto", torch.device("cuda")) == torch.bfloat16

@@ -18,6 +18,9 @@ from .errors import ConfigError, GanforgeError
 log = logging.getLogger("ganforge")
 
 
+CODES_HELP = "codes are numbered categorical first, then continuous, as --codes lists them"
+
+
 def field_option(name: str) -> Callable[[Callable], Callable]:
     """The flag of one ``Config`` field, made from the dataclass (type, choices, help and default), so the two
     can never drift apart. It defaults to None ("not given"): only what the user typed overrides a config file
@@ -110,10 +113,12 @@ def train(config_file: str | None, resume: str | None, progress: bool, **options
 @click.option("--label", type=int, default=None, help="conditional: one class for every image")
 @click.option("--labels", type=str, default=None, help="conditional: classes to cycle through, e.g. 0,1,2")
 @click.option("--nrow", type=int, default=None, help="tiles per grid row")
+@click.option("--code", "code_values", multiple=True, metavar="I=V",
+              help=f"--codes runs: set code I to V in every image (repeatable); {CODES_HELP}")
 @checkpoint_option()
 @click.option("--device", type=str, default="auto", show_default=True)
 def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str | None, nrow: int | None,
-           checkpoint: str | None, device: str) -> None:
+           code_values: tuple[str, ...], checkpoint: str | None, device: str) -> None:
     """Sample a trained generator into a grid, a folder of PNGs or an .npz.
 
     \b
@@ -121,13 +126,15 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
       ganforge sample runs/mnist-dcgan --n 64 --out grid.png
       ganforge sample runs/mnist-dcgan-cond --label 7 --n 16 --out sevens.png
       ganforge sample runs/mnist-dcgan --n 10000 --out samples.npz
+      ganforge sample runs/mnist-info --code 0=3 --code 1=-0.8 --out threes.png   # InfoGAN codes set
     """
     from .run import load_generator
     from .sampling import write_samples
 
     label_list = parse_int_list(labels, "--labels") if labels is not None else None
     g = load_generator(run, checkpoint=checkpoint, device=device)
-    path = write_samples(g, n, out, seed=seed, label=label, labels=label_list, nrow=nrow)
+    codes = parse_code_values(code_values)
+    path = write_samples(g, n, out, seed=seed, label=label, labels=label_list, nrow=nrow, codes=codes)
     log.info("wrote %d samples to %s", n, path)
 
 
@@ -178,7 +185,7 @@ def _run_options(func: Callable) -> Callable:
 def _latents(generator: Any, text: str, option: str, z_file: str | None) -> Any:
     from .latent import pick_latents
 
-    return pick_latents(parse_int_list(text, option), generator.z_dim, z_file)
+    return pick_latents(parse_int_list(text, option), generator, z_file)
 
 
 @cli.command()
@@ -191,10 +198,13 @@ def _latents(generator: Any, text: str, option: str, z_file: str | None) -> Any:
 @click.option("--label", type=int, default=None, help="conditional: draw every frame as this class")
 @click.option("--labels", type=str, default=None,
               help="conditional: morph through these classes, one per seed (or many classes for a single seed)")
+@click.option("--code", "code", type=int, default=None,
+              help=f"--codes runs: walk code I with the seed's noise and other codes held (one seed); {CODES_HELP}")
 @click.option("--fps", type=float, default=12.0, show_default=True, help="GIF frames per second")
 @click.option("--out", type=str, default="interpolation.gif", show_default=True, help="walk.gif or strip.png")
 def interpolate(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str | None, frames: int,
-                method: str, loop: bool | None, label: int | None, labels: str | None, fps: float, out: str) -> None:
+                method: str, loop: bool | None, label: int | None, labels: str | None, code: int | None, fps: float,
+                out: str) -> None:
     """Walk smoothly through latents: an animated GIF (a loop) or a PNG strip.
 
     \b
@@ -204,6 +214,7 @@ def interpolate(run: str, checkpoint: str | None, device: str, seeds: str, z_fil
       ganforge interpolate runs/mnist-dcgan --z grid.latents.npz --seeds 5,9 --out walk.gif
       ganforge interpolate runs/mnist-dcgan-cond --seeds 3,17,42 --label 7 --out sevens.gif
       ganforge interpolate runs/mnist-dcgan-cond --seeds 3 --labels 0,1,2,3 --out morph.gif
+      ganforge interpolate runs/mnist-info --seeds 3 --code 1 --out slant.gif      # a continuous code, -2..2
     """
     from .explore import write_interpolation
     from .run import load_generator
@@ -213,9 +224,9 @@ def interpolate(run: str, checkpoint: str | None, device: str, seeds: str, z_fil
     classes = [label] if label is not None else parse_int_list(labels, "--labels") if labels is not None else None
     g = load_generator(run, checkpoint=checkpoint, device=device)
     z = _latents(g, seeds, "--seeds", z_file)
-    if len(z) == 1 and not (classes and len(classes) > 1):
+    if len(z) == 1 and not (classes and len(classes) > 1) and code is None:
         raise ConfigError("--seeds: give at least 2 seeds to interpolate between (or, conditional, --labels A,B)")
-    path = write_interpolation(g, z, out, frames, method, loop, classes, fps)
+    path = write_interpolation(g, z, out, frames, method, loop, classes, fps, code)
     log.info("wrote %d frames to %s", frames, path)
 
 
@@ -273,25 +284,38 @@ def arithmetic(ctx: click.Context, run: str, checkpoint: str | None, device: str
 @click.option("--seeds", required=True, help=f"one row per seed, e.g. 1,2,3; {SEEDS_HELP}")
 @click.option("--z", "z_file", type=click.Path(dir_okay=False), help=Z_HELP)
 @click.option("--classes", type=str, default=None, help="columns: these classes  [default: all]")
+@click.option("--code", "code", type=int, default=None,
+              help=f"--codes runs: sweep code I instead: a column per value (a continuous code from -2 to 2); "
+                   f"{CODES_HELP}")
+@click.option("--label", type=int, default=None, help="with --code, for a generator that also takes a class")
 @click.option("--out", type=str, default="sweep.png", show_default=True)
 def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str | None, classes: str | None,
-          out: str) -> None:
-    """Conditional runs: the same z drawn as every class (style held, class changed), one row per seed.
+          code: int | None, label: int | None, out: str) -> None:
+    """The same z drawn as every class (style held, class changed), or with every value of a code: a row per seed.
 
     \b
     Examples:
       ganforge sweep runs/mnist-dcgan-cond --seeds 1,2,3
       ganforge sweep runs/fashion-mnist-dcgan-cond --seeds 1,2,3,4 --classes 0,5,7,9 --out shoes.png
+      ganforge sweep runs/mnist-info --seeds 1,2,3 --code 0 --out digits.png       # InfoGAN's categorical code
     """
-    from .explore import write_sweep
+    from .explore import write_code_sweep, write_sweep
     from .run import load_generator
 
     g = load_generator(run, checkpoint=checkpoint, device=device)
+    z = _latents(g, seeds, "--seeds", z_file)
+    if code is not None:
+        if classes is not None:
+            raise ConfigError("--classes and --code cannot be combined: a sweep is over classes or over one code")
+        path = write_code_sweep(g, z, out, code, label)
+        log.info("wrote %s", path)
+        return
     if not g.takes_labels:
         raise ConfigError(f"sweep: {run} is an unconditional run (trained without --conditional); "
-                          "a class sweep needs a conditional one")
+                          "a class sweep needs a conditional one" + (", or sweep a code with --code I" if g.codes
+                                                                      else ""))
     class_list = parse_int_list(classes, "--classes") if classes is not None else None
-    path = write_sweep(g, _latents(g, seeds, "--seeds", z_file), out, class_list)
+    path = write_sweep(g, z, out, class_list)
     log.info("wrote %s", path)
 
 
@@ -430,6 +454,21 @@ def evaluator_train(dataset: str, data_dir: str | None, image_size: int | None, 
     acc = report.get("test_accuracy")
     click.echo(f"{path}: {report['dataset']} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
                f"trained in {report['train_seconds']} s")
+
+
+def parse_code_values(items: tuple[str, ...] | list[str], option: str = "--code") -> dict[int, float]:
+    """``("0=3", "1=-0.8")`` -> {0: 3.0, 1: -0.8}."""
+    out: dict[int, float] = {}
+    for item in items:
+        index, sep, value = item.partition("=")
+        try:
+            out[int(index)] = float(value)
+        except ValueError:
+            raise ConfigError(f"{option}: expected I=V (code I set to value V), e.g. {option} 0=3, got {item!r}") \
+                from None
+        if not sep:
+            raise ConfigError(f"{option}: expected I=V (code I set to value V), e.g. {option} 0=3, got {item!r}")
+    return out
 
 
 def parse_int_list(text: str, option: str) -> list[int]:

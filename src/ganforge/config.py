@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .augment import POLICIES
+from .codes import Codes
 from .errors import ConfigError
 from .files import atomic_write
 from .losses import LOSSES
@@ -67,7 +68,8 @@ class Config:
     batches: str = _opt("auto", "data", "device: whole set on the device; stream: from the prepared memory map; "
                         "auto: device when it fits", choices=("auto", "device", "stream"))
     # model
-    model: str = _opt("dcgan", "model", "model family", choices=("mlp", "dcgan"), architecture=True)
+    model: str = _opt("dcgan", "model", "model family: mlp (vanilla GAN), dcgan, resnet (R3GAN's modern ResNet)",
+                      choices=("mlp", "dcgan", "resnet"), architecture=True)
     conditional: bool = _opt(False, "model", "condition G and D on the class label", architecture=True)
     label_assist: bool = _opt(False, "model", "unconditional runs on labelled data: G and D still see the class "
                               "label (without --mismatch), and samples take every class in turn; better samples per "
@@ -76,11 +78,20 @@ class Config:
     z_dim: int = _opt(100, "model", "latent dimension", low=1, architecture=True)
     ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)", low=1, architecture=True)
     ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)", low=1, architecture=True)
+    widths: list[int] = _opt([128, 64, 32], "model", "resnet: channels of each stage, from G's first (smallest) "
+                             "map up; D's stages mirror G's; the last entry repeats for further stages",
+                             architecture=True)
+    blocks: int = _opt(2, "model", "resnet: residual blocks per stage", low=1, architecture=True)
+    cardinality: int = _opt(8, "model", "resnet: groups of each block's 3×3 convolution (at most the widened "
+                            "channels)", low=1, architecture=True)
+    expansion: int = _opt(2, "model", "resnet: a block widens its stage's channels by this factor inside", low=1,
+                          architecture=True)
     g_hidden: list[int] = _opt([128, 256, 512, 1024], "model", "mlp: generator hidden sizes", architecture=True)
     d_hidden: list[int] = _opt([512, 256], "model", "mlp: discriminator hidden sizes", architecture=True)
     embed_dim: int = _opt(32, "model", "conditional: size of the label embedding", low=1, architecture=True)
     d_dropout: float = _opt(0.0, "model", "dropout probability in the discriminator", low=0, high=1, open_high=True)
-    d_norm: str = _opt("batch", "model", "discriminator normalisation (spectral: Miyato et al. 2018, no BatchNorm)",
+    d_norm: str = _opt("batch", "model", "discriminator normalisation (spectral: Miyato et al. 2018, no BatchNorm; "
+                       "mlp and resnet have no BatchNorm, so batch is none there)",
                        choices=("batch", "spectral", "none"), architecture=True)
     mbstd: int = _opt(0, "model", "minibatch standard deviation (Karras et al. 2018): D also sees the spread of "
                       "groups of this many images, which exposes a G that repeats itself; 0 disables", low=0,
@@ -93,6 +104,10 @@ class Config:
                          "helps unlabelled data as labels do; samples draw clusters in proportion to their sizes; "
                          "ignored with --conditional, with --label-assist on labelled data and with --pack; "
                          "0 disables", low=0, architecture=True)
+    codes: list[str] = _opt([], "model", "InfoGAN latent codes joined to z, which a head Q on D learns to read back "
+                            "(Chen et al. 2016): cat:K for a categorical code of K values, cont:N for N continuous "
+                            "codes uniform in [-1, 1], e.g. cat:10,cont:2; they take --clusters' place",
+                            architecture=True)
     # loss
     loss: str = _opt("bce", "loss", "adversarial loss (docs/training.md)", choices=tuple(LOSSES))
     label_smoothing: float = _opt(0.0, "loss", "one-sided label smoothing: real target is 1 - this", low=0, high=0.5,
@@ -100,6 +115,8 @@ class Config:
     gp_weight: float = _opt(10.0, "loss", "wgan-gp: weight of the gradient penalty", low=0)
     r1_gamma: float = _opt(0.0, "loss", "R1 penalty weight on real images (0 disables); rpgan: the weight of its "
                            "R1 and R2 penalties", low=0)
+    r1_gamma_end: float | None = _opt(None, "loss", "--r1-gamma at the end of the run, reached along a cosine over "
+                                      "its length (R3GAN's schedule); None: constant", low=0)
     r1_every: int = _opt(16, "loss", "apply R1 (and R2) every N steps, scaled by N (lazy regularisation)", low=1)
     augment: list[str] = _opt([], "loss", "DiffAugment policies for D's inputs: color,translation,cutout",
                               choices=POLICIES)
@@ -108,6 +125,10 @@ class Config:
     noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0", low=1)
     mode_seeking: float = _opt(0.0, "loss", "conditional: weight of the mode-seeking term (Mao et al. 2019) that "
                                "stops G from ignoring z", low=0)
+    info_cat: float = _opt(1.0, "loss", "--codes: weight λ of the categorical codes' information term (InfoGAN's "
+                           "1, its appendix C)", low=0)
+    info_cont: float = _opt(1.0, "loss", "--codes: weight λ of the continuous codes' information term (InfoGAN's "
+                            "MNIST value, 1)", low=0)
     mismatch: float = _opt(0.0, "loss", "conditional: this fraction of each real batch is shown to D again with wrong "
                            "labels, as fakes (matching-aware D, Reed et al. 2016), so D checks that image and label "
                            "agree; 0 disables", low=0, high=1)
@@ -120,6 +141,11 @@ class Config:
     lr_d: float = _opt(2e-4, "train", "discriminator Adam learning rate", low=0, open_low=True)
     beta1: float = _opt(0.5, "train", "Adam beta1", low=0, high=1, open_high=True)
     beta2: float = _opt(0.999, "train", "Adam beta2", low=0, high=1, open_high=True)
+    lr_end: float | None = _opt(None, "train", "G's learning rate at the end of the run, reached along a cosine over "
+                                "its length (--steps, else --time-limit, else --epochs), D's in the same proportion "
+                                "(R3GAN's schedule); None: constant", low=0, open_low=True)
+    beta2_end: float | None = _opt(None, "train", "Adam beta2 at the end of the run, along the same cosine; None: "
+                                   "constant", low=0, high=1, open_high=True)
     d_steps: int = _opt(1, "train", "discriminator updates per generator update", low=1)
     ema_decay: float = _opt(0.999, "train", "decay of the EMA generator used for sampling (0 disables)", low=0, high=1,
                             open_high=True)
@@ -189,6 +215,15 @@ class Config:
         if self.pack > 1 and self.conditional:
             raise ConfigError(f"--pack {self.pack}: a packed D scores several images at once and takes no labels; "
                               "drop --conditional or --pack")
+        if self.codes:
+            codes = Codes.parse(self.codes)
+            if self.pack > 1:
+                raise ConfigError(f"--codes with --pack {self.pack}: Q reads one image's codes, and a packed D sees "
+                                  f"{self.pack} images at once; drop --pack")
+            preset_clusters = PRESETS.get(self.preset or "", {}).get("clusters", 0)
+            if self.clusters and self.clusters != preset_clusters:
+                raise ConfigError(f"--clusters {self.clusters} with --codes {','.join(codes.spec())}: the codes "
+                                  "take the clusters' place; drop --clusters")
         if self.clusters == 1:
             raise ConfigError("--clusters 1: one cluster tells G and D nothing; use 0 (off) or 2 or more, such as 20")
         if self.channels not in (None, 1, 3):
@@ -198,6 +233,12 @@ class Config:
             raise ConfigError(f"--classes must list distinct non-negative class ids, got {self.classes}")
         if self.model == "mlp" and (not self.g_hidden or not self.d_hidden or min(self.g_hidden + self.d_hidden) < 1):
             raise ConfigError("--g-hidden and --d-hidden need at least one positive size each")
+        if self.model == "resnet":
+            if not self.widths or min(self.widths) < 1:
+                raise ConfigError(f"--widths must list positive channel counts, got {self.widths}")
+            if self.d_dropout > 0:
+                raise ConfigError(f"--d-dropout {self.d_dropout}: the resnet family has no dropout (R3GAN needs "
+                                  "none); drop the flag or use --model dcgan")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> Config:

@@ -11,7 +11,15 @@ from PIL import Image, ImageDraw
 
 from .errors import ConfigError
 from .images import MIN_TILE, make_grid, save_gif, save_grid, to_uint8, upscale
-from .latent import ArithmeticResult, class_sweep, interpolation, latent_arithmetic
+from .latent import (
+    ArithmeticResult,
+    class_sweep,
+    code_path,
+    code_sweep,
+    decode,
+    interpolation,
+    latent_arithmetic,
+)
 from .models import Generator
 
 GIF_MIN_SIZE = 64  # GIF frames are upscaled (nearest) to at least this many pixels a side
@@ -20,11 +28,12 @@ PADDING = 2
 
 def write_interpolation(generator: Generator, z: torch.Tensor, out: str | Path, frames: int = 24,
                         method: str = "slerp", loop: bool | None = None, labels: Sequence[int] | None = None,
-                        fps: float = 12.0) -> Path:
+                        fps: float = 12.0, code: int | None = None) -> Path:
     """A path through latents ``z`` [K, D] as an animated ``.gif`` or a one-row ``.png`` strip.
 
     ``loop`` (default: True for a GIF, False for a strip) returns to the first latent. ``labels``: see
-    ``latent.interpolation``.
+    ``latent.interpolation``. ``code``: walk that InfoGAN code of the one latent ``z`` instead
+    (``latent.code_path``), drawn as ``labels[0]`` for a generator that also takes a class.
     """
     out = Path(out)
     if out.suffix not in (".gif", ".png"):
@@ -32,7 +41,12 @@ def write_interpolation(generator: Generator, z: torch.Tensor, out: str | Path, 
     if not fps > 0:
         raise ConfigError(f"--fps must be positive, got {fps}")
     loop = out.suffix == ".gif" if loop is None else loop
-    images = interpolation(generator, z, frames, method, loop, labels)
+    if code is not None:
+        if labels and len(labels) > 1:
+            raise ConfigError("--code walks one code with the class held: give --label K, not --labels")
+        images = decode(generator, code_path(generator, z, code, frames, loop), labels[0] if labels else None)
+    else:
+        images = interpolation(generator, z, frames, method, loop, labels)
     if out.suffix == ".gif":
         return save_gif(list(upscale(to_uint8(images), GIF_MIN_SIZE)), out, duration_ms=round(1000 / fps))
     return save_grid(images, out, nrow=frames)
@@ -91,4 +105,14 @@ def write_sweep(generator: Generator, z: torch.Tensor, out: str | Path, classes:
     return save_grid(images, out, nrow=len(images) // len(z))
 
 
-__all__ = ["arithmetic_figure", "write_arithmetic", "write_interpolation", "write_sweep"]
+def write_code_sweep(generator: Generator, z: torch.Tensor, out: str | Path, code: int,
+                     label: int | None = None) -> Path:
+    """A PNG grid with one row per latent and one column per value of InfoGAN code ``code``."""
+    out = Path(out)
+    if out.suffix != ".png":
+        raise ConfigError(f"--out: {out} must end in .png")
+    images = code_sweep(generator, z, code, label=label)
+    return save_grid(images, out, nrow=len(images) // len(z))
+
+
+__all__ = ["arithmetic_figure", "write_arithmetic", "write_code_sweep", "write_interpolation", "write_sweep"]

@@ -1,7 +1,9 @@
 """A trained generator as one self-contained file that runs without ganforge: ONNX or TorchScript.
 
-The file takes ``z`` (float32 [B, z_dim], standard normal), plus ``label`` (int64 [B], class ids) for
-generators that draw a class, with any batch size B, and returns images in one of three layouts:
+The file takes ``z`` (float32 [B, z_dim], standard normal), then ``codes`` (float32 [B, number of codes]: a
+categorical code's value 0..K-1, a continuous code's value, uniform in [-1, 1] in training) for InfoGAN code
+models, then ``label`` (int64 [B], class ids) for generators that draw a class, with any batch size B, and
+returns images in one of three layouts:
 
 - ``fidelity``: uint8 [B, 3, H, W], gray repeated to RGB: what torch-fidelity's Inception network reads;
 - ``uint8``: uint8 [B, H, W, C], the trained channels: the layout of image files and ``samples.npz``;
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .codes import CONT_RANGE
 from .errors import ConfigError, RunError
 from .files import atomic_path
 from .images import float_to_pixels
@@ -54,8 +57,14 @@ class ExportedGenerator(nn.Module):
         self.output = output
         self.eval()
 
-    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.generator(z, label)  # (B, C, H, W) in [-1, 1]
+    def forward(self, z: torch.Tensor, second: torch.Tensor | None = None,
+                third: torch.Tensor | None = None) -> torch.Tensor:
+        """(z[, codes][, label]) in the order ``metadata(...)["inputs"]`` names them."""
+        g = self.generator
+        codes, label = (second, third) if g.codes else (None, second)
+        if codes is not None:
+            z = torch.cat([z, g.codes.encode(codes.to(z.dtype))], dim=1)
+        x = g(z, label)  # (B, C, H, W) in [-1, 1]
         if self.output == "float":
             return x
         pixels = float_to_pixels(x)  # the rounding of ganforge's image files
@@ -66,10 +75,12 @@ class ExportedGenerator(nn.Module):
     def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
         """Inputs to trace with; a batch of 2, since exporters specialise a batch of 1 to a constant."""
         g = self.generator
-        z = torch.zeros(batch, g.z_dim)
-        if not g.takes_labels:
-            return (z,)
-        return z, torch.tensor(g.classes[:1] * batch, dtype=torch.long)
+        inputs = [torch.zeros(batch, g.z_dim)]
+        if g.codes:
+            inputs.append(torch.zeros(batch, g.codes.count))
+        if g.takes_labels:
+            inputs.append(torch.tensor(g.classes[:1] * batch, dtype=torch.long))
+        return tuple(inputs)
 
     def output_shape(self) -> list[int | str]:
         g = self.generator
@@ -82,8 +93,11 @@ def metadata(module: ExportedGenerator) -> dict[str, Any]:
     g = module.generator
     return {
         "ganforge_version": __version__, "family": g.family, "kind": g.kind,
-        "inputs": ["z", "label"] if g.takes_labels else ["z"],
+        "inputs": ["z", *(["codes"] if g.codes else []), *(["label"] if g.takes_labels else [])],
         "z_dim": g.z_dim, "z_type": "normal",
+        # InfoGAN codes, in the order of the codes input: a categorical code's values, or a continuous code's range
+        "codes": [{"type": "categorical", "values": k} for k in g.codes.categorical]
+        + [{"type": "continuous", "range": list(CONT_RANGE)}] * g.codes.continuous,
         "num_classes": g.num_classes,  # size of the label space; 0: the generator takes no label
         "classes": g.classes,  # the class ids it was trained on (a --classes run: a subset)
         # --clusters: the labels are k-means clusters; draw them in proportion to these sizes (None: classes)

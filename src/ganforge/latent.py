@@ -1,7 +1,8 @@
-"""Latent vectors: seeds -> z, lerp/slerp paths, arithmetic on groups, and decoding them with a generator.
+"""Latent vectors: seeds -> z, lerp/slerp paths, arithmetic on groups, code sweeps, and decoding them.
 
 A seed names one latent everywhere: ``latents_for_seeds([s], d)[0]`` is the z of tile ``s`` in a
-``ganforge sample --seed 0`` grid, so numbers read off a grid can be passed straight to ``--seeds``.
+``ganforge sample --seed 0`` grid, so numbers read off a grid can be passed straight to ``--seeds``. A code
+model's latent is its noise then its codes (``ganforge.codes``), both drawn from the seed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .codes import Codes
 from .errors import ConfigError
 from .models import Generator, class_list, make_latents
 
@@ -21,14 +23,20 @@ METHODS = ("slerp", "lerp")
 PARALLEL_COS = 0.9995
 
 
-def latents_for_seeds(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
-    """[len(seeds), z_dim]: row i is the latent of ``seeds[i]`` (``make_latents(1, z_dim, seed)``)."""
+def latents_for_seeds(seeds: Sequence[int], z_dim: int, codes: Codes | None = None) -> torch.Tensor:
+    """[len(seeds), z_dim (+ codes.dim)]: row i is the latent of ``seeds[i]`` (``make_latents(1, z_dim, seed)``)."""
     if len(seeds) == 0:
         raise ConfigError("--seeds: the list is empty; give comma-separated integers like 1,2,3")
-    return torch.cat([make_latents(1, z_dim, int(s)) for s in seeds])
+    return torch.cat([make_latents(1, z_dim, int(s), codes=codes) for s in seeds])
+
+
+def seed_latents(generator: Generator, seeds: Sequence[int]) -> torch.Tensor:
+    """The latents of ``seeds`` for ``generator`` (its noise and its codes), on the CPU."""
+    return latents_for_seeds(seeds, generator.z_dim, generator.codes)
 
 
 def load_latents(path: str | Path, indices: Sequence[int] | None = None, z_dim: int | None = None) -> torch.Tensor:
+    """``z_dim``: the width the generator reads (``Generator.latent_dim``), checked when given."""
     """The ``z`` array of an .npz (``ganforge sample`` writes one beside each grid), rows ``indices``."""
     path = Path(path)
     try:
@@ -50,11 +58,13 @@ def load_latents(path: str | Path, indices: Sequence[int] | None = None, z_dim: 
     return torch.from_numpy(z[list(indices)])
 
 
-def pick_latents(numbers: Sequence[int], z_dim: int, z_file: str | Path | None = None) -> torch.Tensor:
-    """Seeds -> latents, or, with ``z_file``, tile numbers -> rows of its ``z``."""
+def pick_latents(numbers: Sequence[int], generator: Generator, z_file: str | Path | None = None) -> torch.Tensor:
+    """Seeds -> ``generator``'s latents, or, with ``z_file``, tile numbers -> rows of its ``z``."""
     if len(numbers) == 0:
         raise ConfigError("--seeds: the list is empty; give comma-separated integers like 1,2,3")
-    return latents_for_seeds(numbers, z_dim) if z_file is None else load_latents(z_file, numbers, z_dim)
+    if z_file is None:
+        return seed_latents(generator, numbers)
+    return load_latents(z_file, numbers, generator.latent_dim)
 
 
 # -- interpolation ----------------------------------------------------------------------------------
@@ -132,10 +142,14 @@ def arithmetic(groups: Sequence[tuple[int, torch.Tensor]]) -> tuple[torch.Tensor
     return means, (signs[:, None] * means).sum(0)
 
 
-def perturb(z: torch.Tensor, n: int, scale: float = 0.25, seed: int = 0) -> torch.Tensor:
-    """``n`` latents near ``z`` [D]: z + scale * N(0, 1) noise (the paper's small perturbations)."""
-    noise = make_latents(n, z.shape[-1], seed).to(z.device, z.dtype)
-    return z + scale * noise
+def perturb(z: torch.Tensor, n: int, scale: float = 0.25, seed: int = 0, dims: int | None = None) -> torch.Tensor:
+    """``n`` latents near ``z`` [D]: z + scale * N(0, 1) noise (the paper's small perturbations) on its first
+    ``dims`` entries (default: all; a code model's noise, its codes held)."""
+    dims = z.shape[-1] if dims is None else dims
+    noise = make_latents(n, dims, seed).to(z.device, z.dtype)
+    out = z.expand(n, -1).clone()
+    out[:, :dims] += scale * noise
+    return out
 
 
 # -- decoding ---------------------------------------------------------------------------------------
@@ -212,7 +226,7 @@ def latent_arithmetic(generator: Generator, groups: Sequence[tuple[int, torch.Te
     if variations < 0:
         raise ConfigError(f"--variations must be 0 or more, got {variations}")
     means_z, z = arithmetic(groups)
-    result_z = torch.cat([z[None], perturb(z, variations, scale, seed)])
+    result_z = torch.cat([z[None], perturb(z, variations, scale, seed, generator.z_dim)])
     return ArithmeticResult(
         signs=[s for s, _ in groups],
         exemplars=[decode(generator, g, label) for _, g in groups],
@@ -238,6 +252,39 @@ def class_sweep(generator: Generator, z: torch.Tensor, classes: Sequence[int] | 
     return generator.sample(len(zz), labels=classes * len(z), z=zz)
 
 
-__all__ = ["METHODS", "ArithmeticResult", "arithmetic", "class_sweep", "decode", "interpolate", "interpolation",
-           "latent_arithmetic", "latents_for_seeds", "lerp", "load_latents", "path", "perturb", "pick_latents",
-           "slerp"]
+# -- InfoGAN codes --------------------------------------------------------------------------------------
+
+def code_latents(generator: Generator, z: torch.Tensor, code: int, values: Sequence[float]) -> torch.Tensor:
+    """[len(z) * len(values), D]: for each latent (row), the same noise and other codes with code ``code``
+    set to each value (column)."""
+    codes = generator.codes
+    if not codes:
+        raise ConfigError("--code: this generator has no codes (trained without --codes)")
+    codes.check_index(code)
+    return torch.stack([generator.with_codes(z, {code: v}) for v in values], dim=1).flatten(0, 1)
+
+
+@torch.no_grad()
+def code_sweep(generator: Generator, z: torch.Tensor, code: int, values: Sequence[float] | None = None,
+               label: int | None = None) -> torch.Tensor:
+    """Images [len(z) * len(values), C, H, W]: a row per latent, a column per value of code ``code`` (default: its
+    ``Codes.sweep_values``: every value of a categorical code, -2..2 for a continuous one), the rest held."""
+    values = generator.codes.sweep_values(code) if values is None else list(values)
+    return decode(generator, code_latents(generator, z, code, values), label)
+
+
+def code_path(generator: Generator, z: torch.Tensor, code: int, frames: int, loop: bool = True) -> torch.Tensor:
+    """``frames`` latents [frames, D] moving code ``code`` of one latent ``z`` [1, D] with everything else held:
+    a continuous code from -2 to 2, a categorical one through each of its values in turn (its one-hots mixed in
+    between)."""
+    if len(z) != 1:
+        raise ConfigError(f"--code: interpolating along a code holds one latent; give one seed, not {len(z)}")
+    values = generator.codes.sweep_values(code)
+    if not generator.codes.is_categorical(code):
+        values = [values[0], values[-1]]  # a line: with ``loop``, out and back
+    return path(code_latents(generator, z, code, values), frames, "lerp", loop)
+
+
+__all__ = ["METHODS", "ArithmeticResult", "arithmetic", "class_sweep", "code_latents", "code_path", "code_sweep",
+           "decode", "interpolate", "interpolation", "latent_arithmetic", "latents_for_seeds", "lerp", "load_latents",
+           "path", "perturb", "pick_latents", "seed_latents", "slerp"]

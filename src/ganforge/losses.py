@@ -2,7 +2,8 @@
 
 The trainer asks an ``Objective`` for D's loss and G's loss on a batch and never branches on a loss or an
 option name. An ``AdversarialLoss`` turns logits into the two players' losses; a ``Term`` adds a penalty
-to one of them (gradient penalty, R1, R2, mode seeking) or shows D more negatives (mismatched labels).
+to one of them (gradient penalty, R1, R2, mode seeking, InfoGAN's information) or shows D more negatives
+(mismatched labels).
 ``LOSSES`` maps each ``--loss`` name to its class, whose ``build`` adds the terms it always brings; a new
 loss is a class and an entry there.
 """
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:
+    from .codes import Codes
     from .config import Config
 
-Critic = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]  # D: (images, labels) -> logits (B,)
+# D: (images, labels) -> logits (B,); with codes=True (a code model's D) -> (logits, Q's reading of the codes)
+Critic = Callable[..., Any]
 View = Callable[[torch.Tensor], torch.Tensor]  # what D sees of an image batch (augmentation, noise)
 
 
@@ -195,6 +198,17 @@ class DBatch:
     real_in: torch.Tensor  # the view of ``real`` that D scored
     real_logits: torch.Tensor
     fake_logits: torch.Tensor
+    z: torch.Tensor | None = None  # the fakes' latents
+    fake_q: torch.Tensor | None = None  # Q's reading of the fakes' codes (code models)
+
+
+@dataclass
+class GBatch:
+    """What one G update has at hand: the fakes, their latents and Q's reading of their codes (code models)."""
+
+    fake: torch.Tensor
+    z: torch.Tensor
+    q: torch.Tensor | None = None
 
 
 class Term:
@@ -203,6 +217,7 @@ class Term:
     every = 1
     needs_real_grad = False  # D's input gradient on real images
     needs_fake_grad = False  # ... on fakes
+    needs_codes = False  # Q's reading of the fakes' codes
     pairs_latents = False  # latents (i, i + B/2) must share their label
 
     def active(self, step: int) -> bool:
@@ -215,7 +230,7 @@ class Term:
     def discriminator(self, b: DBatch) -> torch.Tensor | None:
         return None
 
-    def generator(self, fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor | None:
+    def generator(self, g: GBatch) -> torch.Tensor | None:
         return None
 
 
@@ -254,8 +269,28 @@ class ModeSeeking(Term):
     def __init__(self, weight: float) -> None:
         self.weight = weight
 
-    def generator(self, fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.weight * mode_seeking_penalty(fake, z)
+    def generator(self, g: GBatch) -> torch.Tensor:
+        return self.weight * mode_seeking_penalty(g.fake, g.z)
+
+
+class MutualInformation(Term):
+    """InfoGAN (Chen et al. 2016): Q, a head on D, must read the codes back from the fakes G made of them. The
+    term is in D's loss (it trains Q and D's body) and in G's (it trains G to keep its codes readable)."""
+
+    needs_codes = True
+
+    def __init__(self, codes: Codes, z_dim: int, cat_weight: float, cont_weight: float) -> None:
+        self.codes, self.z_dim, self.cat, self.cont = codes, z_dim, cat_weight, cont_weight
+
+    def loss(self, q: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        values = self.codes.decode(z[:, self.z_dim:])
+        return self.codes.information_loss(q, values, self.cat, self.cont)
+
+    def discriminator(self, b: DBatch) -> torch.Tensor:
+        return self.loss(b.fake_q, b.z)
+
+    def generator(self, g: GBatch) -> torch.Tensor:
+        return self.loss(g.q, g.z)
 
 
 class Mismatch(Term):
@@ -282,11 +317,18 @@ class Objective:
     def __init__(self, loss: AdversarialLoss, terms: list[Term]) -> None:
         self.loss, self.terms = loss, terms
         self.pairs_latents = any(t.pairs_latents for t in terms)
+        self.codes = any(t.needs_codes for t in terms)
+
+    def set_r1_gamma(self, gamma: float) -> None:
+        """The weight γ of the R1 and R2 penalties from now on (a schedule moves it)."""
+        for t in self.terms:
+            if isinstance(t, R1):
+                t.weight = gamma / 2 * t.every
 
     def discriminator(self, D: Critic, view: View, real: torch.Tensor, real_y: torch.Tensor | None,
-                      fake: torch.Tensor, fake_y: torch.Tensor | None, step: int
+                      fake: torch.Tensor, fake_y: torch.Tensor | None, step: int, z: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """D's loss on real images and (detached) fakes; returns it and the step's named statistics."""
+        """D's loss on real images and (detached) fakes of latents ``z``; returns it and the step's statistics."""
         active = [t for t in self.terms if t.active(step)]
         if any(t.needs_real_grad for t in active):
             real = real.detach().requires_grad_(True)
@@ -294,16 +336,28 @@ class Objective:
         if any(t.needs_fake_grad for t in active):
             fake.requires_grad_(True)
         real_in = view(real)
-        b = DBatch(D, real, real_y, fake, fake_y, real_in, D(real_in, real_y), D(view(fake), fake_y))
+        fake_logits, fake_q = self._scored(D, view(fake), fake_y)
+        b = DBatch(D, real, real_y, fake, fake_y, real_in, D(real_in, real_y), fake_logits, z, fake_q)
         negatives = [b.fake_logits, *(x for t in active if (x := t.negatives(b)) is not None)]
         loss = self.loss.discriminator(b.real_logits, negatives[0] if len(negatives) == 1 else torch.cat(negatives))
+        info = None
         for t in active:
             if (penalty := t.discriminator(b)) is not None:
                 loss = loss + penalty
+                info = penalty if t.needs_codes else info
         with torch.no_grad():
             stats = {"loss_d": loss.detach(), "d_real": self.loss.output(b.real_logits.detach()),
                      "d_fake": self.loss.output(b.fake_logits.detach())}
+            if info is not None:
+                stats["loss_info"] = info.detach()
         return loss, stats
+
+    def _scored(self, D: Critic, x: torch.Tensor, y: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logits on ``x`` and, for a code model, Q's reading of their codes (one pass through D)."""
+        if self.codes:
+            return D(x, y, codes=True)
+        return D(x, y), None
 
     def generator(self, D: Critic, view: View, fake: torch.Tensor, fake_y: torch.Tensor | None, z: torch.Tensor,
                   real: torch.Tensor, real_y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -312,9 +366,11 @@ class Objective:
         if self.loss.relativistic:
             with torch.no_grad():  # depends on D alone, which takes no gradient here
                 real_logits = D(view(real.detach()), real_y)
-        loss = self.loss.generator(D(view(fake), fake_y), real_logits)
+        fake_logits, q = self._scored(D, view(fake), fake_y)
+        loss = self.loss.generator(fake_logits, real_logits)
+        g = GBatch(fake, z, q)
         for t in self.terms:
-            if (penalty := t.generator(fake, z)) is not None:
+            if (penalty := t.generator(g)) is not None:
                 loss = loss + penalty
         return loss, {"loss_g": loss.detach()}
 
@@ -324,9 +380,11 @@ LOSSES: dict[str, type[AdversarialLoss]] = {
     c.name: c for c in (NonSaturatingBCE, Hinge, Wasserstein, LeastSquares, RelativisticPairing)}
 
 
-def make_objective(config: Config, classes: torch.Tensor, rng: torch.Generator, takes_labels: bool) -> Objective:
+def make_objective(config: Config, classes: torch.Tensor, rng: torch.Generator, takes_labels: bool,
+                   codes: Codes | None = None) -> Objective:
     """The objective a run trains with. ``classes``: the sorted training class ids (a tensor on the device);
-    ``rng``: the run's generator for the random choices terms make; ``takes_labels``: G draws a given class."""
+    ``rng``: the run's generator for the random choices terms make; ``takes_labels``: G draws a given class;
+    ``codes``: G's InfoGAN codes, which Q must read back."""
     loss, terms = LOSSES[config.loss].build(config)
     if config.r1_gamma > 0:
         terms = [R1(config.r1_gamma, config.r1_every), *terms]
@@ -335,4 +393,6 @@ def make_objective(config: Config, classes: torch.Tensor, rng: torch.Generator, 
     # --mismatch is for --conditional alone: it buys label fidelity with variety, which label assist does not want.
     if config.mismatch > 0 and config.conditional and len(classes) > 1:
         terms.append(Mismatch(config.mismatch, classes, rng))
+    if codes:
+        terms.append(MutualInformation(codes, config.z_dim, config.info_cat, config.info_cont))
     return Objective(loss, terms)

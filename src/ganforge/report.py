@@ -26,7 +26,7 @@ from .config import Config
 from .errors import GanforgeError
 from .files import atomic_write
 from .images import grid_image
-from .latent import class_sweep, latents_for_seeds
+from .latent import class_sweep, code_sweep, seed_latents
 from .losses import LOSSES
 from .metrics.registry import METRICS
 from .run import Run, is_training_row
@@ -36,6 +36,7 @@ MAX_FRAMES = 60  # sample grids embedded for the slider; more are subsampled eve
 MAX_POINTS = 2000  # points drawn per curve; longer runs are subsampled evenly (every row stays in metrics.jsonl)
 SWEEP_SEEDS = (0, 1, 2, 3)
 MAX_SWEEP_CLASSES = 16
+MAX_CODE_SWEEPS = 4  # the first codes get a sweep each
 COLORS = ("#1f6fb4", "#d9480f", "#2b8a3e", "#7048e8")
 SAMPLE_FILE = re.compile(r"^step-(\d+)\.png$")
 
@@ -381,12 +382,21 @@ def _generator_section(d: Page) -> str:
                   f'{_img(grid, "final samples")}</figure>']
     if g.takes_labels:
         classes = g.classes[:MAX_SWEEP_CLASSES]
-        sweep = class_sweep(g, latents_for_seeds(SWEEP_SEEDS, g.z_dim), classes)
+        sweep = class_sweep(g, seed_latents(g, SWEEP_SEEDS), classes)
         seeds = ",".join(map(str, SWEEP_SEEDS))
         kind = "cluster" if clustered else "class"
         out.append(f'<figure class="card"><figcaption>{kind.capitalize()} sweep: one z per row (seeds {seeds}), one '
                    f'{kind} per column ({", ".join(map(str, classes))}); ganforge sweep {escape(str(run.path))} --seeds {seeds}'
                    f'</figcaption>{_img(grid_image(sweep, len(classes)), "class sweep")}</figure>')
+    for i in range(min(g.codes.count, MAX_CODE_SWEEPS)):
+        label = g.classes[0] if g.takes_labels else None  # a G that also takes a label: the first class
+        values = g.codes.sweep_values(i)
+        sweep = code_sweep(g, seed_latents(g, SWEEP_SEEDS), i, values, label)
+        shown = ", ".join(f"{v:g}" for v in values)
+        seeds = ",".join(map(str, SWEEP_SEEDS))
+        out.append(f'<figure class="card"><figcaption>Code sweep: {escape(g.codes.describe(i))}, one z per row (seeds '
+                   f'{seeds}), one value per column ({shown}); ganforge sweep {escape(str(run.path))} --seeds {seeds} '
+                   f'--code {i}</figcaption>{_img(grid_image(sweep, len(values)), f"code {i} sweep")}</figure>')
     return "".join(out) + "</div></section>"
 
 

@@ -42,7 +42,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.step: int | None = None
-        self.stopped_by: str | None = None  # "steps", "epochs", "time_limit", "SIGINT", "SIGTERM"
+        self.stopped_by: str | None = None  # "steps", "epochs", "time_limit", "SIGINT", "SIGTERM", "callback"
         self.last_row: dict[str, Any] = {}
 
     def __repr__(self) -> str:

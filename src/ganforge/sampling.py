@@ -11,7 +11,7 @@ from PIL import Image
 
 from .errors import ConfigError
 from .images import grid_image, save_images, to_uint8
-from .latent import check_class, latents_for_seeds
+from .latent import check_class, seed_latents
 from .models import Generator
 
 BATCH = 1000
@@ -33,14 +33,15 @@ def resolve_labels(generator: Generator, n: int, label: int | None = None,
     return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
-def _draw(generator: Generator, n: int, seed: int, label: int | None,
-          labels: Sequence[int] | None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-    """``n`` images, image i from seed ``seed + i``, and the arrays that say how: z, seeds (and labels)."""
+def _draw(generator: Generator, n: int, seed: int, label: int | None, labels: Sequence[int] | None,
+          codes: dict[int, float] | None = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """``n`` images, image i from seed ``seed + i`` (with ``codes`` set), and the arrays that say how: z, seeds
+    (and labels)."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     y = resolve_labels(generator, n, label, labels)
     seeds = np.arange(seed, seed + n, dtype=np.int64)
-    z = latents_for_seeds(seeds.tolist(), generator.z_dim)
+    z = generator.with_codes(seed_latents(generator, seeds.tolist()), codes or {})
     images = generator.sample(n, labels=y, z=z, batch_size=BATCH)
     # A self-conditioned G's labels are clusters: not "labels", which scoring would take for the dataset's classes.
     key = "clusters" if generator.kind == "self-conditioned" else "labels"
@@ -48,17 +49,20 @@ def _draw(generator: Generator, n: int, seed: int, label: int | None,
 
 
 def sample_grid(generator: Generator, n: int, seed: int = 0, label: int | None = None,
-                labels: Sequence[int] | None = None, nrow: int | None = None) -> tuple[Image.Image, dict[str, np.ndarray]]:
+                labels: Sequence[int] | None = None, nrow: int | None = None,
+                codes: dict[int, float] | None = None) -> tuple[Image.Image, dict[str, np.ndarray]]:
     """The numbered grid of ``n`` samples (all classes in turn: one column per class) and its arrays."""
-    images, arrays = _draw(generator, n, seed, label, labels)
+    images, arrays = _draw(generator, n, seed, label, labels, codes)
     if "labels" in arrays and nrow is None and label is None and not labels:
         nrow = len(generator.classes)
     return grid_image(images, nrow, numbered=True, numbers=arrays["seeds"].tolist()), arrays
 
 
 def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, label: int | None = None,
-                  labels: Sequence[int] | None = None, nrow: int | None = None) -> Path:
-    """Sample ``n`` images and write them to ``out``: ``*.png`` grid, ``*.npz`` arrays, or ``DIR/``.
+                  labels: Sequence[int] | None = None, nrow: int | None = None,
+                  codes: dict[int, float] | None = None) -> Path:
+    """Sample ``n`` images and write them to ``out``: ``*.png`` grid, ``*.npz`` arrays, or ``DIR/``. ``codes``
+    (index -> value) sets InfoGAN codes of every image; the others come from each image's seed.
 
     Image i is drawn from seed ``seed + i`` (its own latent, ``latents_for_seeds``), and a grid prints that
     seed on each tile, so the numbers on a grid can be passed to ``--seeds`` of ``interpolate``,
@@ -68,16 +72,16 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
     out_str = str(out)
     out = Path(out)
     if out.suffix == ".png":
-        grid, arrays = sample_grid(generator, n, seed, label, labels, nrow)
+        grid, arrays = sample_grid(generator, n, seed, label, labels, nrow, codes)
         out.parent.mkdir(parents=True, exist_ok=True)
         grid.save(out)
         np.savez(out.with_suffix(".latents.npz"), **arrays)
     elif out.suffix == ".npz":
-        images, arrays = _draw(generator, n, seed, label, labels)
+        images, arrays = _draw(generator, n, seed, label, labels, codes)
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, images=to_uint8(images), **arrays)
     elif out_str.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
-        save_images(_draw(generator, n, seed, label, labels)[0], out)
+        save_images(_draw(generator, n, seed, label, labels, codes)[0], out)
     else:
         raise ConfigError(f"--out: {out} must end in .png (grid), .npz (arrays) or / (one PNG per image)")
     return out

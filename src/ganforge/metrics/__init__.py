@@ -17,7 +17,14 @@ from .distances import (
     mode_coverage,
     precision_recall,
 )
-from .evaluate import Evaluator, evaluate_generator, evaluate_run, evaluate_samples, real_stats, reference_data
+from .evaluate import (
+    Evaluator,
+    evaluate_generator,
+    evaluate_run,
+    evaluate_samples,
+    real_stats,
+    reference_data,
+)
 from .features import FeatureExtractor, Features, make_extractor
 from .registry import METRICS, Metric, parse_metrics
 

@@ -21,7 +21,7 @@ from ..download import cache_root
 from ..errors import ConfigError
 from ..files import atomic_path, atomic_write
 from ..images import float_to_pixels
-from ..models import Generator, make_latents
+from ..models import Generator
 from ..run import Run
 from .distances import class_coverage, feature_stats
 from .features import FeatureExtractor, make_extractor
@@ -77,7 +77,7 @@ def generator_labels(generator: Generator, n: int, classes: Sequence[int] | None
 def generated_batches(generator: Generator, n: int, seed: int, labels: torch.Tensor | None,
                       batch_size: int = BATCH) -> Iterator[torch.Tensor]:
     """uint8 [B, C, H, W] batches, quantised as saved images are (so they match the real data's type)."""
-    z = make_latents(n, generator.z_dim, seed)
+    z = generator.latents(n, seed, device="cpu")
     with torch.no_grad():
         for i in range(0, n, batch_size):
             y = None if labels is None else labels[i:i + batch_size]
@@ -122,7 +122,7 @@ class Evaluator:
         # and cluster ids are no labels to check the samples against.
         labels = generator.default_labels(self.n) if clustered else generator_labels(generator, self.n, classes)
         batches = generated_batches(generator, self.n, self.seed, labels)
-        return self.score(batches, self.n, None if clustered else labels, classes)
+        return self.score(batches, self.n, None if clustered else labels, classes, generator)
 
     def score_images(self, images: ImageData, source: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
         """Score images made earlier (e.g. ``ganforge sample --out s.npz``); their labels, if any, are the
@@ -140,7 +140,7 @@ class Evaluator:
         return self.score(batches, len(images), labels, classes)
 
     def score(self, batches: Iterator[torch.Tensor], n: int, labels: torch.Tensor | None,
-              classes: Sequence[int] | None) -> dict[str, Any]:
+              classes: Sequence[int] | None, generator: Generator | None = None) -> dict[str, Any]:
         """Metrics of n generated images, given as uint8 [B, C, H, W] batches, with the labels they were asked for."""
         for m in self.metrics:
             protocol = METRICS[m].samples
@@ -152,7 +152,8 @@ class Evaluator:
         fake = self.extractor(batches)
         out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
                                "n": n}
-        out.update(compute_metrics(self.metrics, Scoring(fake.features, fake.probs, self.real, self.metrics)))
+        scoring = Scoring(fake.features, fake.probs, self.real, self.metrics, 0, generator, self.extractor)
+        out.update(compute_metrics(self.metrics, scoring))
         if self.extractor.has_classes and fake.probs is not None:
             predicted = fake.probs.argmax(1)
             out.update(class_coverage(predicted, fake.probs.shape[1] if classes is None else 0, classes))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,10 @@ from .distances import (
     manifold_metrics,
     mode_coverage,
 )
+
+if TYPE_CHECKING:
+    from ..models import Generator
+    from .features import FeatureExtractor
 
 DEFAULT_N = 10_000  # generated images per evaluation, unless a metric's protocol fixes another count
 
@@ -43,6 +47,8 @@ class Scoring:
     reference: RealStats | None
     asked: Sequence[str]
     seed: int = 0
+    generator: Generator | None = None  # what made the images, when a metric draws images of its own
+    extractor: FeatureExtractor | None = None
     _manifold: dict[str, float] | None = field(default=None, repr=False)
 
     def real(self) -> RealStats:
@@ -71,6 +77,7 @@ class Metric:
     needs_probs: bool = False  # class probabilities of the feature network
     needs_classes: bool = False  # predictions of the dataset's own classes: the domain classifier
     needs_real: bool = True  # compares with the real data's features (cached statistics)
+    needs_generator: bool = False  # draws images of its own (a sweep), so it cannot score a file of samples
     samples: int | None = None  # generated images of its published protocol
 
     def better(self, value: float, than: float) -> bool:
@@ -80,6 +87,9 @@ class Metric:
     def __call__(self, scoring: Scoring) -> dict[str, float]:
         if self.needs_probs and scoring.probs is None:
             raise MetricError(f"--metrics {self.name} needs class probabilities; these features have none")
+        if self.needs_generator and scoring.generator is None:
+            raise MetricError(f"--metrics {self.name} draws images of its own from the generator, so it cannot "
+                              "score a file of samples; evaluate the run instead")
         return self.compute(scoring)
 
 
@@ -112,6 +122,15 @@ def _modes(s: Scoring) -> dict[str, float]:
     return mode_coverage(s.probs.argmax(1), s.probs.shape[1])
 
 
+def _codes(s: Scoring) -> dict[str, float]:
+    from .codes import categorical_agreement, continuous_correlations  # draws with the generator it is given
+
+    assert s.generator is not None and s.extractor is not None
+    accuracy = categorical_agreement(s.generator, s.extractor, len(s.features), s.seed)
+    return {"code_accuracy": float("nan") if accuracy is None else accuracy,
+            **continuous_correlations(s.generator, seed=s.seed)}
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", ("fid",), "fid", False, _fid),
     Metric("kid", ("kid", "kid_std"), "kid", False, _kid),
@@ -121,6 +140,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     # Stacked MNIST's mode count (VEEGAN, PacGAN): 26,000 samples, each channel read by MNIST's classifier.
     Metric("modes", ("modes", "modes_kl"), "modes", True, _modes, needs_probs=True, needs_classes=True,
            needs_real=False, samples=26_000),
+    # InfoGAN codes (metrics.codes): the categorical code as a classifier, the continuous ones against slant and
+    # stroke width; a self-conditioned G's clusters' purity.
+    Metric("codes", ("code_accuracy", "code_slant_rho", "code_width_rho"), "code_accuracy", True, _codes,
+           needs_probs=True, needs_classes=True, needs_real=False, needs_generator=True),
 )}
 
 

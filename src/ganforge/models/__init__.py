@@ -9,9 +9,11 @@ from ..errors import ConfigError, RunError
 from .base import KINDS, Discriminator, Generator, class_list, make_latents, recalibrated
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
+from .resnet import ResNetDiscriminator, ResNetGenerator
 
-GENERATORS: dict[str, type[Generator]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
-DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
+GENERATORS: dict[str, type[Generator]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator, "resnet": ResNetGenerator}
+DISCRIMINATORS: dict[str, type[Discriminator]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator,
+                                                  "resnet": ResNetDiscriminator}
 
 
 def label_source(config: Config, num_classes: int) -> str | None:
@@ -26,7 +28,7 @@ def label_source(config: Config, num_classes: int) -> str | None:
         return None
     if config.label_assist and num_classes >= 2 and config.classes is None:
         return "labels"
-    return "clusters" if config.clusters else None
+    return "clusters" if config.clusters and not config.codes else None  # the codes take the clusters' place
 
 
 def run_kind(config: Config, num_classes: int) -> str:
@@ -47,14 +49,21 @@ def build_models(config: Config, channels: int, resolution: int, num_classes: in
     k = num_classes if uses_labels(config, num_classes) else 0
     if config.conditional and num_classes < 2:
         raise ConfigError(f"--conditional needs a labelled dataset with 2 or more classes; {config.dataset} has none")
+    codes = config.codes
     if config.model == "mlp":
-        g = MLPGenerator(config.z_dim, channels, resolution, config.g_hidden, k, config.embed_dim)
+        g = MLPGenerator(config.z_dim, channels, resolution, config.g_hidden, k, config.embed_dim, codes)
         d = MLPDiscriminator(channels, resolution, config.d_hidden, k, config.embed_dim, config.d_dropout,
-                             config.d_norm, config.mbstd, config.pack)
+                             config.d_norm, config.mbstd, config.pack, codes)
+    elif config.model == "resnet":
+        shape = dict(widths=config.widths, blocks=config.blocks, cardinality=config.cardinality,
+                     expansion=config.expansion, num_classes=k, embed_dim=config.embed_dim, codes=codes)
+        g = ResNetGenerator(config.z_dim, channels, resolution, **shape)
+        d = ResNetDiscriminator(channels, resolution, **shape, norm=config.d_norm, mbstd=config.mbstd,
+                                pack=config.pack)
     else:
-        g = DCGANGenerator(config.z_dim, channels, resolution, config.ngf, k, config.embed_dim)
+        g = DCGANGenerator(config.z_dim, channels, resolution, config.ngf, k, config.embed_dim, codes)
         d = DCGANDiscriminator(channels, resolution, config.ndf, k, config.d_dropout, config.d_norm, config.mbstd,
-                               config.pack)
+                               config.pack, codes)
     return g, d
 
 

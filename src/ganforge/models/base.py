@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..codes import Codes
 from ..errors import ConfigError
 from .conditioning import LabelEmbedding
 
@@ -19,10 +20,15 @@ from .conditioning import LabelEmbedding
 KINDS = ("conditional", "label-assisted", "self-conditioned", "unconditional")
 
 
-def make_latents(n: int, z_dim: int, seed: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Standard-normal latents [n, z_dim]; the same seed gives the same z on every device."""
-    g = torch.Generator().manual_seed(seed) if seed is not None else None
-    return torch.randn(n, z_dim, generator=g).to(device)
+def make_latents(n: int, z_dim: int, seed: int | torch.Generator | None = None, device: torch.device | str = "cpu",
+                 codes: Codes | None = None) -> torch.Tensor:
+    """Latents [n, z_dim (+ codes.dim)]: standard-normal noise, then the codes of a code model drawn from the same
+    stream (``Codes``); the same seed gives the same latent on every device."""
+    g = torch.Generator().manual_seed(seed) if isinstance(seed, int) else seed
+    z = torch.randn(n, z_dim, generator=g)
+    if codes:
+        z = torch.cat([z, codes.encode(codes.sample(n, g))], dim=1)
+    return z.to(device)
 
 
 class GanModule(nn.Module):
@@ -36,7 +42,8 @@ class GanModule(nn.Module):
 
 
 class Generator(GanModule):
-    z_dim: int
+    z_dim: int  # the noise; the latent G reads is this, then its codes (``latent_dim``)
+    codes: Codes = Codes()  # InfoGAN codes (--codes); none by default
     label: LabelEmbedding | None  # conditional models: class id -> vector joined to z
     num_classes: int  # 0 for unconditional
     channels: int
@@ -100,6 +107,22 @@ class Generator(GanModule):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def latent_dim(self) -> int:
+        """The width of G's latent: the noise, then its codes."""
+        return self.z_dim + self.codes.dim
+
+    def latents(self, n: int, seed: int | torch.Generator | None = None,
+                device: torch.device | str | None = None) -> torch.Tensor:
+        """``n`` latents of this generator (``make_latents``), on its device unless ``device`` says otherwise."""
+        return make_latents(n, self.z_dim, seed, self.device if device is None else device, self.codes)
+
+    def with_codes(self, z: torch.Tensor, fixed: dict[int, float]) -> torch.Tensor:
+        """Latents ``z`` with the codes in ``fixed`` (index -> value) set, the noise and the other codes held."""
+        if fixed and not self.codes:
+            raise ConfigError("--code: this generator has no codes (trained without --codes)")
+        return torch.cat([z[:, :self.z_dim], self.codes.set(z[:, self.z_dim:], fixed)], dim=1) if fixed else z
+
     def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
         if not self.takes_labels:
             if labels is not None:
@@ -128,7 +151,7 @@ class Generator(GanModule):
         ``z`` overrides ``seed``; for conditional models ``labels`` gives one class per image.
         """
         device = self.device
-        z = make_latents(n, self.z_dim, seed, device) if z is None else z.to(device)
+        z = self.latents(n, seed) if z is None else z.to(device)
         y = None if labels is None else torch.as_tensor(labels, dtype=torch.long, device=device)
         y = self.check_labels(y, n)
         chunks = []
@@ -137,7 +160,8 @@ class Generator(GanModule):
         return torch.cat(chunks) if chunks else torch.empty(0, self.channels, self.resolution, self.resolution)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        """The network after conditioning: ``h`` is z, or [z, label embedding] for conditional models."""
+        """The network after conditioning: ``h`` is the latent, or [latent, label embedding] for conditional
+        models."""
         raise NotImplementedError
 
     def class_embedding(self, labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -183,10 +207,19 @@ def class_list(classes: Sequence[int]) -> str:
 class Discriminator(GanModule):
     num_classes: int
     pack: int = 1  # images per score (PacGAN); 1: one score per image
+    # Each family sets ``self.q``: InfoGAN's Q head on D's last features for code models, else None.
 
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Activations of every hidden layer (for probes); subclasses implement it."""
         raise NotImplementedError
+
+    def output(self, logit: torch.Tensor, h: torch.Tensor, codes: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """What ``forward`` returns: the logits, and with ``codes`` also Q's reading of the codes from ``h``."""
+        if not codes:
+            return logit
+        if self.q is None:
+            raise ConfigError("this discriminator has no Q head: the run was trained without --codes")
+        return logit, self.q(h)
 
 
 def pack_images(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -262,7 +295,7 @@ def recalibrated(generator: Generator, batches: int = 4, batch_size: int = 256, 
     pool = torch.tensor(g.classes or [0])  # the trained classes: statistics of the images G will be asked for
     sizes = None if g.class_weights is None else torch.tensor(g.class_weights, dtype=torch.float)
     for _ in range(batches):
-        z = torch.randn(batch_size, g.z_dim, generator=rng).to(device)
+        z = make_latents(batch_size, g.z_dim, rng, device, g.codes)
         y = None
         if g.takes_labels:
             idx = (torch.randint(len(pool), (batch_size,), generator=rng) if sizes is None

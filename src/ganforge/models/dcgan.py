@@ -7,6 +7,7 @@ paper's network; at 28×28 it is the common MNIST DCGAN (7×7 start).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..codes import Codes
 from ..errors import ConfigError
 from .base import Discriminator, Generator, apply_spectral_norm, dcgan_init, minibatch_stddev, pack_images
+from .codes import CodeHead
 from .conditioning import LabelEmbedding, ProjectionHead
 
 
@@ -107,13 +110,14 @@ class DCGANGenerator(Generator):
     family = "dcgan"
 
     def __init__(self, z_dim: int = 100, channels: int = 3, resolution: int = 64, ngf: int = 64,
-                 num_classes: int = 0, embed_dim: int = 32) -> None:
+                 num_classes: int = 0, embed_dim: int = 32, codes: Sequence[str] = ()) -> None:
         super().__init__(z_dim=z_dim, channels=channels, resolution=resolution, ngf=ngf,
-                         num_classes=num_classes, embed_dim=embed_dim)
+                         num_classes=num_classes, embed_dim=embed_dim, codes=list(codes))
         self.z_dim, self.channels, self.resolution, self.num_classes = z_dim, channels, resolution, num_classes
+        self.codes = Codes.parse(codes)
         layout = layout_for(resolution)
         self.label = LabelEmbedding(num_classes, embed_dim) if num_classes else None
-        width = z_dim + (embed_dim if num_classes else 0)
+        width = self.latent_dim + (embed_dim if num_classes else 0)
         first = layout.g_mults[0] * ngf
         layers: list[nn.Module] = [
             VectorToMap(width, first, layout.base, 1, 0, bias=False),  # (B, first, base, base)
@@ -139,9 +143,10 @@ class DCGANDiscriminator(Discriminator):
     family = "dcgan"
 
     def __init__(self, channels: int = 3, resolution: int = 64, ndf: int = 64, num_classes: int = 0,
-                 dropout: float = 0.0, norm: str = "batch", mbstd: int = 0, pack: int = 1) -> None:
+                 dropout: float = 0.0, norm: str = "batch", mbstd: int = 0, pack: int = 1,
+                 codes: Sequence[str] = ()) -> None:
         super().__init__(channels=channels, resolution=resolution, ndf=ndf, num_classes=num_classes,
-                         dropout=dropout, norm=norm, mbstd=mbstd, pack=pack)
+                         dropout=dropout, norm=norm, mbstd=mbstd, pack=pack, codes=list(codes))
         self.num_classes, self.mbstd, self.pack = num_classes, mbstd, pack
         layout = layout_for(resolution)
         self.blocks = nn.ModuleList()
@@ -159,6 +164,7 @@ class DCGANDiscriminator(Discriminator):
             width = mult * ndf
         self.head = MapToScore(width + (1 if mbstd else 0), 1, layout.base, 1, 0, bias=False)  # (B, 1, 1, 1)
         self.projection = ProjectionHead(num_classes, width) if num_classes else None
+        self.q = CodeHead(width * layout.base**2, Codes.parse(codes)) if codes else None
         dcgan_init(self)
         if norm == "spectral":
             apply_spectral_norm(self)
@@ -173,9 +179,10 @@ class DCGANDiscriminator(Discriminator):
             feats.append(x)
         return feats
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None,
+                codes: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         h = self.features(x, y)[-1]  # (B / pack, width, base, base)
         logit = self.head(minibatch_stddev(h, self.mbstd)).flatten()  # (B / pack,)
         if self.projection is not None:
             logit = logit + self.projection(h, y)
-        return logit
+        return self.output(logit, h, codes)

@@ -29,7 +29,7 @@ from ..errors import GanforgeError
 T = TypeVar("T")
 
 STOP_SYNC_EVERY = 8  # steps between agreements on a time limit or a signal (one tiny collective each)
-STOP_REASONS = (None, "time_limit", "SIGTERM", "SIGINT")  # index = code; on disagreement the largest wins
+STOP_REASONS = (None, "callback", "time_limit", "SIGTERM", "SIGINT")  # index = code; the largest wins
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,14 @@ class World:
         t = t.clone()
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t.div_(self.world_size)
+
+    def max(self, value: float) -> float:
+        """The largest of every rank's ``value`` (on the CPU-side group): what all ranks then agree on."""
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
+        return float(t)
 
     def agree_stop(self, reason: str | None, step: int) -> str | None:
         """A stop that every rank takes at the same step.

@@ -28,7 +28,7 @@ from ..errors import RunError
 from ..generator_file import export_generator
 from ..images import save_grid
 from ..losses import make_objective
-from ..models import Generator, build_models, label_source, make_latents, recalibrated, run_kind
+from ..models import Generator, build_models, label_source, recalibrated, run_kind
 from ..run import Run, is_training_row
 from . import distributed, performance
 from .alarms import Alarms
@@ -36,6 +36,7 @@ from .callbacks import Callback, Checkpoints, ProgressBar, Report, SampleGrids, 
 from .checks import check_options
 from .ema import EMA
 from .evaluation import Evaluation
+from .schedule import Schedule, scheduled
 from .tensorboard import TensorBoard
 
 log = logging.getLogger("ganforge")
@@ -68,6 +69,7 @@ class Trainer:
         # Fitting the clusters is part of training, so a fresh run's clock (and --time-limit) starts with it.
         self.step, self.elapsed = 0, self.clustering_seconds
         self._t0: float | None = None  # when fit() started the clock
+        self._requested: str | None = None  # a callback's request to stop (``request_stop``)
         if state is not None:
             self._load(state)
         self.callbacks: list[Callback] = [*default_callbacks(self, reference or data, progress), *callbacks]
@@ -129,10 +131,10 @@ class Trainer:
         # Clusters are drawn in proportion to their sizes (the data's mixture); classes uniformly.
         weights = self.G.class_weights
         self.class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float, device=self.device)
-        self.objective = make_objective(cfg, self.class_pool, self.rng, self.G.takes_labels)
+        self.objective = make_objective(cfg, self.class_pool, self.rng, self.G.takes_labels, self.G.codes)
         per_class = self.G.takes_labels and self.clusters is None
         n_fixed = 8 * len(self.train_classes) if per_class else 64
-        self.fixed_z = make_latents(n_fixed, cfg.z_dim, SAMPLE_SEED, self.device)
+        self.fixed_z = self.G.latents(n_fixed, SAMPLE_SEED)
         labels = self.class_pool.repeat_interleave(8) if per_class else self.G.default_labels(n_fixed)
         self.fixed_labels = None if labels is None else labels.to(self.device)
 
@@ -141,6 +143,9 @@ class Trainer:
         # Each rank draws the whole global batch and keeps its slice, so the world size changes nothing.
         w, lo, hi = self.world.world_size, self.world.rank * n, (self.world.rank + 1) * n
         z = torch.randn(n * w, self.config.z_dim, device=self.device, generator=self.rng)[lo:hi]
+        codes = self.G.codes
+        if codes:  # InfoGAN: the codes, drawn after the noise, joined to it
+            z = torch.cat([z, codes.encode(codes.sample(n * w, self.rng, self.device)[lo:hi])], dim=1)
         if not self.G.takes_labels:
             return z, None
         if self.class_weights is None:
@@ -176,7 +181,7 @@ class Trainer:
             # The last D step's fakes are made with grad and reused by the G step: one G forward less.
             with torch.set_grad_enabled(i == cfg.d_steps - 1):
                 fake = G(z, fake_y)
-            loss_d, stats = self.objective.discriminator(D, self._d_input, real, real_y, fake, fake_y, self.step)
+            loss_d, stats = self.objective.discriminator(D, self._d_input, real, real_y, fake, fake_y, self.step, z)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
@@ -227,7 +232,13 @@ class Trainer:
             reason = "time_limit"
         elif signalled is not None:
             reason = signalled
+        elif self._requested is not None:
+            reason = self._requested
         return self.world.agree_stop(reason, self.step)
+
+    def request_stop(self, reason: str = "callback") -> None:
+        """Stop after this step, as a budget would (a checkpoint, then ``on_end``): for callbacks."""
+        self._requested = reason
 
     def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -305,6 +316,8 @@ def default_callbacks(trainer: Trainer, reference: ImageData, progress: bool) ->
     """What every run has. Every process averages the rows; rank 0 alone shows progress, writes files and
     evaluates (one set of rows, one best.pt, one writer of the statistics cache)."""
     callbacks: list[Callback] = [StepRows()]
+    if scheduled(trainer.config):  # every process: the same hyperparameters everywhere
+        callbacks.insert(0, Schedule())
     if not trainer.world.main:
         return callbacks
     loss = trainer.objective.loss
