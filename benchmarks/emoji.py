@@ -43,11 +43,15 @@ def category_tree(emoji_dir: Path, out: Path) -> Path:
     if unknown:
         raise SystemExit(f"{emoji_dir}: {len(unknown)} of {len(images)} images have no category in emoji.json "
                          f"(first: {unknown[0]})")
+    sizes: dict[str, int] = {}
+    for path in images:
+        sizes[names[path.name]] = sizes.get(names[path.name], 0) + 1
     seen: dict[str, int] = {}
     for path in images:
         category = names[path.name]
         i = seen[category] = seen.get(category, -1) + 1
-        link = out / ("test" if i % HOLD_OUT == HOLD_OUT - 1 else "train") / category / path.name
+        held = i % HOLD_OUT == HOLD_OUT - 1 or (sizes[category] < HOLD_OUT and i == sizes[category] - 1)
+        link = out / ("test" if held else "train") / category / path.name
         if not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path.resolve())

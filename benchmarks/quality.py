@@ -158,15 +158,28 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 
 
 
-def R3(lr: float, **extra) -> dict:  # noqa: N802  the r3gan preset at another learning rate (ending at a quarter)
-    return dict(lr_g=lr, lr_d=lr, lr_end=lr / 4, **extra)
+def R3(lr: float, **extra) -> dict:  # noqa: N802  the r3gan screen: lr (ending at a quarter), widths of the time
+    return {"lr_g": lr, "lr_d": lr, "lr_end": lr / 4, "widths": [128, 64, 32], **extra}
 
 
 W64 = dict(widths=[64, 32, 16])
-# The r3gan preset's screen: width, blocks, learning rate, the penalties' weight and laziness, self-conditioning.
+ASSIST = dict(mode_seeking=0.5)  # with self-conditioning or label assist, as fast has it
+# The r3gan preset's screen (at the paper's learning rate, and its widths of the time): width, blocks, learning
+# rate, the penalties' weight and laziness, self-conditioning.
 CANDIDATES.update({
+    # The ResNet family against the DCGAN presets: r3gan with fast's assists (self-conditioning or label assist,
+    # with mode seeking), and with color's (z 128, DiffAugment translation; --conditional: a matching-aware D).
+    "r3gan-fast": ("r3gan", dict(clusters=20, **ASSIST)),
+    "r3gan-fast-assist": ("r3gan", dict(label_assist=True, **ASSIST)),
+    "r3gan-color": ("r3gan", dict(clusters=20, z_dim=128, augment=["translation"], **ASSIST)),
+    "r3gan-color-cond": ("r3gan", dict(conditional=True, z_dim=128, augment=["translation"], mismatch=0.5,
+                                       **ASSIST)),
+    # InfoGAN codes in place of fast's clusters, on data used without labels.
+    "fast-codes": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"])),
+    "fast-codes-cat": ("fast", dict(label_assist=False, codes=["cat:10"])),
     "r3gan": ("r3gan", {}),
-    "r3gan-w64": ("r3gan", W64),
+    "r3gan-paper": ("r3gan", R3(2e-4)),  # R3GAN's own learning rate
+    "r3gan-w64": ("r3gan", R3(2e-4, **W64)),
     "r3gan-w64-lr1e-3": ("r3gan", R3(1e-3, **W64)),
     "r3gan-w64-b1-lr1e-3": ("r3gan", R3(1e-3, blocks=1, **W64)),
     "r3gan-lr1e-3": ("r3gan", R3(1e-3)),
@@ -268,7 +281,9 @@ def run_candidate(name: str, bench: Bench, budget: float, n: int, workdir: Path,
     preset, extra = CANDIDATES[name]
     config = bench.config(ganforge.Config.from_preset(preset, seed=seed, **extra))
     run = harness.train(config, workdir, name, seconds=budget, steps=max_steps)
-    return {"candidate": name, "steps": run.step, **harness.score(run, bench.metrics, n, save)}
+    # What the codes mean (metrics.codes), and for a self-conditioned run its clusters' purity, alike.
+    extra_metrics = ",codes" if config.codes or run.kind == "self-conditioned" else ""
+    return {"candidate": name, "steps": run.step, **harness.score(run, bench.metrics + extra_metrics, n, save)}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -278,7 +293,8 @@ def print_table(rows: list[dict]) -> None:
     columns = [("steps", "steps", 7, "{}"), ("FD", "fid", 8, "{:.2f}"), ("recall", "recall", 7, "{:.3f}"),
                ("modes", "modes", 6, "{}"), ("KL", "modes_kl", 7, "{:.3f}"),
                ("classes", "classes_present", 8, "{}"), ("max/min", "class_ratio", 8, "{:.2f}"),
-               ("label acc", "label_accuracy", 9, "{:.3f}")]
+               ("label acc", "label_accuracy", 9, "{:.3f}"), ("code acc", "code_accuracy", 8, "{:.3f}"),
+               ("slant rho", "code_slant_rho", 9, "{:.3f}"), ("width rho", "code_width_rho", 9, "{:.3f}")]
     columns = [c for c in columns if any(c[1] in r for r in rows)]
     ratios = [(f"FD / {r['candidate']}", r) for r in (base, canon) if r is not None and "fid" in r]
     width = max([12, *(len(r["candidate"]) for r in rows)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -115,10 +116,13 @@ def train(config_file: str | None, resume: str | None, progress: bool, **options
 @click.option("--nrow", type=int, default=None, help="tiles per grid row")
 @click.option("--code", "code_values", multiple=True, metavar="I=V",
               help=f"--codes runs: set code I to V in every image (repeatable); {CODES_HELP}")
+@click.option("--z", "z_file", type=click.Path(dir_okay=False),
+              help="draw the rows of this .npz's z array (and its labels), e.g. what ganforge explore saves; "
+                   "--n, --seed and --code then do not apply")
 @checkpoint_option()
 @click.option("--device", type=str, default="auto", show_default=True)
 def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str | None, nrow: int | None,
-           code_values: tuple[str, ...], checkpoint: str | None, device: str) -> None:
+           code_values: tuple[str, ...], z_file: str | None, checkpoint: str | None, device: str) -> None:
     """Sample a trained generator into a grid, a folder of PNGs or an .npz.
 
     \b
@@ -133,8 +137,15 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
 
     label_list = parse_int_list(labels, "--labels") if labels is not None else None
     g = load_generator(run, checkpoint=checkpoint, device=device)
-    codes = parse_code_values(code_values)
-    path = write_samples(g, n, out, seed=seed, label=label, labels=label_list, nrow=nrow, codes=codes)
+    if z_file is not None:
+        from .sampling import write_latents
+
+        if code_values:
+            raise ConfigError("--z and --code cannot be combined: the file's latents already hold their codes")
+        path, n = write_latents(g, z_file, out, label=label, labels=label_list, nrow=nrow)
+    else:
+        codes = parse_code_values(code_values)
+        path = write_samples(g, n, out, seed=seed, label=label, labels=label_list, nrow=nrow, codes=codes)
     log.info("wrote %d samples to %s", n, path)
 
 
@@ -216,7 +227,7 @@ def interpolate(run: str, checkpoint: str | None, device: str, seeds: str, z_fil
       ganforge interpolate runs/mnist-dcgan-cond --seeds 3 --labels 0,1,2,3 --out morph.gif
       ganforge interpolate runs/mnist-info --seeds 3 --code 1 --out slant.gif      # a continuous code, -2..2
     """
-    from .explore import write_interpolation
+    from .figures import write_interpolation
     from .run import load_generator
 
     if label is not None and labels is not None:
@@ -264,7 +275,7 @@ def arithmetic(ctx: click.Context, run: str, checkpoint: str | None, device: str
       ganforge arithmetic runs/celeba-dcgan --plus 11,12,13 --minus 21,22,23 --plus 31,32,33
       ganforge arithmetic runs/mnist-dcgan --z grid.latents.npz --plus 4,9 --minus 12 --out sum.png
     """
-    from .explore import write_arithmetic
+    from .figures import write_arithmetic
     from .run import load_generator
 
     if not plus and not minus:
@@ -299,7 +310,7 @@ def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str
       ganforge sweep runs/fashion-mnist-dcgan-cond --seeds 1,2,3,4 --classes 0,5,7,9 --out shoes.png
       ganforge sweep runs/mnist-info --seeds 1,2,3 --code 0 --out digits.png       # InfoGAN's categorical code
     """
-    from .explore import write_code_sweep, write_sweep
+    from .figures import write_code_sweep, write_sweep
     from .run import load_generator
 
     g = load_generator(run, checkpoint=checkpoint, device=device)
@@ -317,6 +328,77 @@ def sweep(run: str, checkpoint: str | None, device: str, seeds: str, z_file: str
     class_list = parse_int_list(classes, "--classes") if classes is not None else None
     path = write_sweep(g, z, out, class_list)
     log.info("wrote %s", path)
+
+
+@cli.command()
+@_run_options
+@click.option("--host", type=str, default="127.0.0.1", show_default=True,
+              help="the address to listen on (another than 127.0.0.1 lets other machines in)")
+@click.option("--port", type=int, default=8000, show_default=True, help="the port to listen on (0: any free one)")
+def explore(run: str, checkpoint: str | None, device: str, host: str, port: int) -> None:
+    """A local web page on the run's EMA generator: grids, paths, arithmetic, directions, projection.
+
+    Needs the explore extra (pip install "ganforge[explore]"). The page runs here and loads nothing from
+    elsewhere; Ctrl-C stops the server.
+
+    \b
+    Examples:
+      ganforge explore runs/mnist-dcgan
+      ganforge explore runs/celeba-dcgan --checkpoint best --port 8080
+    """
+    from .explore.server import require_server, serve
+    from .explore.session import Session
+    from .run import Run
+
+    require_server()  # before the generator is loaded: fail fast
+    r = Run.open(run)
+    g = r.load_generator(checkpoint=checkpoint, device=device)
+    d = _discriminator(r, checkpoint, device)
+    session = Session(g, d, r.path.name)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops: uvicorn shuts down, then re-raises it
+        serve(session, host, port, ready=lambda url: click.echo(f"ganforge explore: {r.path} at {url}  (Ctrl-C stops "
+                                                                "it)", err=True))
+    click.echo("ganforge explore: stopped", err=True)
+
+
+def _discriminator(run: Any, checkpoint: str | None, device: str) -> Any:
+    """The run's discriminator for projection (None when the run keeps no checkpoint)."""
+    from .checkpoint import discriminator_from_state
+    from .device import resolve_device
+
+    if checkpoint is None and not run.latest.is_file():
+        return None
+    path = run.checkpoint_path(checkpoint or "latest")
+    return discriminator_from_state(run.load_checkpoint(str(path)), path).to(resolve_device(device)).eval()
+
+
+@cli.command()
+@_run_options
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", type=str, default="projected.npz", show_default=True,
+              help="the latents (z, and labels) as an .npz, which --z reads; a PNG of the results beside it")
+@click.option("--steps", type=int, default=300, show_default=True, help="optimisation steps per image")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the latent noise")
+def project(run: str, checkpoint: str | None, device: str, images: tuple[str, ...], out: str, steps: int,
+            seed: int) -> None:
+    """Find the latents (and classes) that reproduce IMAGES: StyleGAN2-ADA's projector, with D's features.
+
+    \b
+    Examples:
+      ganforge project runs/mnist-fast digit.png --out digit.npz
+      ganforge sample runs/mnist-fast --z digit.npz --out digit-again.png
+      ganforge interpolate runs/mnist-fast --z digit.npz --seeds 0,1 --out walk.gif
+    """
+    from .projection import write_projection
+    from .run import Run
+
+    r = Run.open(run)
+    g = r.load_generator(checkpoint=checkpoint, device=device)
+    result, path = write_projection(g, _discriminator(r, checkpoint, device), [Path(p) for p in images], out,
+                                    steps, seed)
+    for name, error in zip(images, result.pixel_error.tolist(), strict=True):
+        click.echo(f"{name}: pixel error {error:.4f}")
+    log.info("wrote %s and %s", path, path.with_suffix(".png"))
 
 
 @cli.command()

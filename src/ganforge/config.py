@@ -78,7 +78,7 @@ class Config:
     z_dim: int = _opt(100, "model", "latent dimension", low=1, architecture=True)
     ngf: int = _opt(64, "model", "dcgan: generator width (channels of the last hidden layer)", low=1, architecture=True)
     ndf: int = _opt(64, "model", "dcgan: discriminator width (channels of the first layer)", low=1, architecture=True)
-    widths: list[int] = _opt([128, 64, 32], "model", "resnet: channels of each stage, from G's first (smallest) "
+    widths: list[int] = _opt([64, 32, 16, 8], "model", "resnet: channels of each stage, from G's first (smallest) "
                              "map up; D's stages mirror G's; the last entry repeats for further stages",
                              architecture=True)
     blocks: int = _opt(2, "model", "resnet: residual blocks per stage", low=1, architecture=True)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from .errors import ConfigError
 from .images import grid_image, save_images, to_uint8
-from .latent import check_class, seed_latents
+from .latent import check_class, load_latents, seed_latents
 from .models import Generator
 
 BATCH = 1000
@@ -69,19 +69,50 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
     ``arithmetic`` and ``sweep``. Beside a grid, ``<name>.latents.npz`` keeps each tile's ``z``, ``seeds``
     (and ``labels``, or a self-conditioned G's ``clusters``) for ``--z``.
     """
-    out_str = str(out)
+    _check_out(out)
+    images, arrays = _draw(generator, n, seed, label, labels, codes)
+    if "labels" in arrays and nrow is None and label is None and not labels:
+        nrow = len(generator.classes)
+    return _write(images, arrays, out, nrow, arrays["seeds"].tolist())
+
+
+def write_latents(generator: Generator, z_file: str | Path, out: str | Path, label: int | None = None,
+                  labels: Sequence[int] | None = None, nrow: int | None = None) -> tuple[Path, int]:
+    """The images of the latents in ``z_file`` (its ``z``, and its ``labels`` unless ``label``/``labels`` are
+    given), written as ``write_samples`` writes them, tiles numbered by row; returns the file and the count."""
+    z = load_latents(z_file, z_dim=generator.latent_dim)
+    if label is None and not labels and generator.takes_labels:
+        with np.load(z_file) as f:
+            saved = f["labels"] if "labels" in f.files else f["clusters"] if "clusters" in f.files else None
+        if saved is not None:
+            labels = [int(v) for v in saved]
+            if len(labels) != len(z):
+                raise ConfigError(f"--z: {z_file} has {len(z)} latents but {len(labels)} labels")
+    _check_out(out)
+    y = resolve_labels(generator, len(z), label, labels)
+    images = generator.sample(len(z), labels=y, z=z, batch_size=BATCH)
+    key = "clusters" if generator.kind == "self-conditioned" else "labels"
+    arrays = {"z": z.numpy(), **({} if y is None else {key: y.numpy()})}
+    return _write(images, arrays, out, nrow, list(range(len(z)))), len(z)
+
+
+def _check_out(out: str | Path) -> None:
+    path = Path(out)
+    if path.suffix not in (".png", ".npz") and not (str(out).endswith(("/", "\\")) or path.is_dir()
+                                                    or not path.suffix):
+        raise ConfigError(f"--out: {out} must end in .png (grid), .npz (arrays) or / (one PNG per image)")
+
+
+def _write(images: torch.Tensor, arrays: dict[str, np.ndarray], out: str | Path, nrow: int | None,
+           numbers: list[int]) -> Path:
+    """A numbered grid (with its latents beside it), an .npz of the images and their arrays, or a folder."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
-        grid, arrays = sample_grid(generator, n, seed, label, labels, nrow, codes)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        grid.save(out)
+        grid_image(images, nrow, numbered=True, numbers=numbers).save(out)
         np.savez(out.with_suffix(".latents.npz"), **arrays)
     elif out.suffix == ".npz":
-        images, arrays = _draw(generator, n, seed, label, labels, codes)
-        out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, images=to_uint8(images), **arrays)
-    elif out_str.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
-        save_images(_draw(generator, n, seed, label, labels, codes)[0], out)
     else:
-        raise ConfigError(f"--out: {out} must end in .png (grid), .npz (arrays) or / (one PNG per image)")
+        save_images(images, out)
     return out
