@@ -17,6 +17,8 @@ BENCHMARKS = {
     "features": ("features", "do other feature networks rank runs as ganforge's classifier does?"),
     "planes": ("planes", "a conditional D's label planes against FirstConv's per-class maps"),
     "modes": ("modes", "where a Stacked MNIST KL comes from, channel by channel"),
+    "explore": ("explore", "the explorer's grid, slider and projection over HTTP, against the model alone"),
+    "projection": ("projection", "projected MNIST digits: pixel error and the class read back, against originals"),
     "emoji": ("emoji", "the emoji images by category, with a held-out split (used by quality)"),
 }
 

@@ -1,15 +1,20 @@
 """Make the README's pictures in docs/images/ from runs this script trains, with the README's own commands.
 
-    python docs/make_images.py                  # MNIST --preset fast 300 s, emoji --preset color 600 s: ~15 min
+    python docs/make_images.py                  # MNIST 300 s twice, emoji 600 s: ~25 min on 2 cores
     python docs/make_images.py --quick --out /tmp/readme-images    # a few steps each: checks the whole pipeline
 
-It trains (or reuses, when RUNS/<name>/generator.safetensors exists) two runs under --runs, then writes:
+Run it from the repository root. It trains (or reuses, when RUNS/<name>/generator.safetensors exists) three runs
+under --runs (relative, so the pictures show no path of this machine), then writes:
 
     mnist-grid.png        ganforge sample: one column per digit, each tile numbered with its seed
     mnist-walk.gif        ganforge interpolate: a loop through three seeds, morphing 3 -> 5 -> 8
     mnist-arithmetic.png  ganforge arithmetic: boldest sevens - thinnest sevens + other thin sevens
+    codes-digit.png       ganforge sweep --code 0 of MNIST trained without labels on InfoGAN codes: the digit code
+    codes-slant.png       ganforge sweep --code 1: the first continuous code, -2 to 2
+    codes-width.png       ganforge sweep --code 2: the second continuous code, -2 to 2
     emoji-grid.png        ganforge sample of the emoji run
     report.png            the top of the MNIST run's report.html in headless Chromium
+    explore.png           ganforge explore on the MNIST run, a path and a direction set, in headless Chromium
 
 Quick mode's pictures show an untrained generator: never commit them to docs/images.
 """
@@ -17,7 +22,9 @@ Quick mode's pictures show an untrained generator: never commit them to docs/ima
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,10 +32,10 @@ import torch
 
 from ganforge.cli import main as ganforge_main
 from ganforge.latent import decode, latents_for_seeds
-from ganforge.runs import load_generator
+from ganforge.run import load_generator
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path("..") / "shared" / "data"
 MNIST_SECONDS, EMOJI_SECONDS, QUICK_STEPS = 300, 600, 30
 ARITHMETIC_LABEL = 7
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,18 +68,49 @@ def arithmetic_seeds(run: Path, label: int | None, candidates: int = 100) -> tup
     return tuple(",".join(map(str, seeds)) for seeds in (order[-3:], order[:3], order[3:6]))
 
 
-def screenshot(page: Path, out: Path) -> None:
-    """The top of the page as a person sees it: header, summary and the training curves."""
+def screenshot(page: str, out: Path, actions: object = None) -> None:
+    """The top of the page at ``page`` (a URL) as a person sees it, after ``actions(tab)``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:
             tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-            tab.goto(page.as_uri())
+            tab.goto(page)
+            if actions is not None:
+                actions(tab)
             tab.screenshot(path=str(out))
         finally:
             browser.close()
+
+
+def explore_page(tab: object) -> None:
+    """A path through three tiles, played, and the first direction moved on a selected tile."""
+    tab.wait_for_selector(".cell")
+    tab.check("input[value=path]")
+    for i in (3, 25, 47):
+        tab.click(f".cell >> nth={i}")
+    tab.click("#play")
+    tab.wait_for_function("document.getElementById('walk').naturalWidth > 0")
+    tab.check("input[value=select]")
+    tab.click(".cell >> nth=12")
+    tab.click("#load-directions")
+    tab.wait_for_selector("[data-direction='0']")
+    tab.fill("[data-direction='0']", "2.5")
+    tab.dispatch_event("[data-direction='0']", "input")
+    tab.wait_for_timeout(1500)
+
+
+def explore_screenshot(run: Path, out: Path) -> None:
+    """ganforge explore on ``run``, on a free port, while the screenshot is taken."""
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "explore", str(run), "--port", "0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = next(m.group(1) for line in proc.stderr if (m := re.search(r"at (http://\S+/)", line)))
+        screenshot(url, out, explore_page)
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main() -> None:
@@ -85,12 +123,14 @@ def main() -> None:
     args = ap.parse_args()
     if not CHROMIUM.is_file():
         sys.exit(f"no Chromium at {CHROMIUM}: apt-get install chromium (the report screenshot needs it)")
-    runs = args.runs or ROOT / "runs" / ("readme-quick" if args.quick else "readme")
+    runs = args.runs or Path("runs") / ("readme-quick" if args.quick else "readme")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
 
-    mnist, emoji = runs / "mnist-fast", runs / "emoji-color"
+    mnist, emoji, codes = runs / "mnist-fast", runs / "emoji-color", runs / "mnist-codes"
     train(mnist, ["--dataset", "mnist", "--data-dir", args.mnist, "--preset", "fast"], MNIST_SECONDS, args.quick)
+    train(codes, ["--dataset", "mnist", "--data-dir", args.mnist, "--preset", "fast", "--no-label-assist",
+                  "--codes", "cat:10,cont:2"], MNIST_SECONDS, args.quick)
     train(emoji, ["--dataset", "folder", "--data-dir", args.emoji, "--preset", "color", "--image-size", 64],
           EMOJI_SECONDS, args.quick)
 
@@ -102,12 +142,15 @@ def main() -> None:
     bold, thin, other = arithmetic_seeds(mnist, label)
     ganforge("arithmetic", mnist, "--plus", bold, "--minus", thin, "--plus", other,
              *(["--label", label] if labelled else []), "--out", out / "mnist-arithmetic.png")
+    for code, name in ((0, "digit"), (1, "slant"), (2, "width")):
+        ganforge("sweep", codes, "--seeds", "1,2,3,4,5", "--code", code, "--out", out / f"codes-{name}.png")
     ganforge("sample", emoji, "--n", 64, "--out", out / "emoji-grid.png")
     for side_file in out.glob("*.latents.npz"):  # what sample and arithmetic write beside a picture
         side_file.unlink()
 
     ganforge("report", mnist)
-    screenshot(mnist / "report.html", out / "report.png")
+    screenshot((mnist / "report.html").resolve().as_uri(), out / "report.png")
+    explore_screenshot(mnist, out / "explore.png")
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
 
 

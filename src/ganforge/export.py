@@ -32,7 +32,7 @@ from .errors import ConfigError, RunError
 from .files import atomic_path
 from .images import float_to_pixels
 from .models import Generator
-from .run import load_generator
+from .run import Run, load_generator
 from .version import __version__
 
 FORMATS = ("onnx", "torchscript")
@@ -124,12 +124,14 @@ def export_to_file(generator: Generator, path: str | Path, format: str = "onnx",
     return path
 
 
-def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = None, output: str = "fidelity",
+def export_run(run: Run | str | Path, format: str = "onnx", out: str | Path | None = None, output: str = "fidelity",
                checkpoint: str | None = None) -> Path:
-    """Export a run's EMA generator (or ``checkpoint``'s) to ``out`` (default: generator.onnx / generator.pth)."""
+    """Export a run's EMA generator (or ``checkpoint``'s) to ``out`` (default: generator.onnx / generator.pth);
+    ``run`` may also be a generator.safetensors file."""
     if _check_format(format) == "onnx":
         require_onnx()  # before the generator is loaded: fail fast
-    g = load_generator(run, checkpoint=checkpoint, device="cpu")  # traced on the CPU, so the file runs anywhere
+    # Traced on the CPU, so the file runs anywhere.
+    g = run.load_generator(checkpoint, "cpu") if isinstance(run, Run) else load_generator(run, checkpoint, "cpu")
     return export_to_file(g, out if out is not None else DEFAULT_NAMES[format], format, output)
 
 

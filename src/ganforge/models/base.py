@@ -251,15 +251,19 @@ def minibatch_stddev(h: torch.Tensor, group: int) -> torch.Tensor:
     return torch.cat([h, extra], dim=1)
 
 
-def apply_spectral_norm(module: nn.Module) -> None:
-    """Spectral normalisation (Miyato et al. 2018) on every conv and linear layer of ``module``."""
+def apply_spectral_norm(module: nn.Module, skip: tuple[str, ...] = ("q",)) -> None:
+    """Spectral normalisation (Miyato et al. 2018) on every conv and linear layer of ``module``, but those under
+    the children named in ``skip``: InfoGAN's Q head is no critic, and bounding it would cap how sure it can be
+    of a code."""
     from torch.nn.utils.parametrizations import spectral_norm
 
     for name, child in list(module.named_children()):
+        if name in skip:
+            continue
         if isinstance(child, nn.Conv2d | nn.Linear):
             setattr(module, name, spectral_norm(child))
         else:
-            apply_spectral_norm(child)
+            apply_spectral_norm(child, ())
 
 
 def dcgan_init(module: nn.Module) -> None:
