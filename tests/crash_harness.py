@@ -154,7 +154,7 @@ def crashed_run(work: Path, data: Path, steps: int, kills: list[Kill], options: 
 
 
 def metric_rows(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return ganforge.Run.open(run).rows()
 
 
 def check_metrics(run: Path, log_every: int = 3) -> None:

@@ -19,6 +19,7 @@ from ganforge.data.npyfile import allocate, trim
 from ganforge.data.prepare import prepared_root
 from ganforge.download import RemoteFile
 from ganforge.errors import DataError
+from ganforge.run import Run
 
 from .helpers import SHARED_DATA, idx_bytes, save_image, solid, write_idx_set
 
@@ -195,7 +196,7 @@ def test_train_on_a_folder_of_my_own_images(tmp_path, monkeypatch):
     assert main(["train", "--dataset", "folder", "--data-dir", "pics", "--image-size", "8", "--steps", "2",
                  "--batch-size", "8", "--ngf", "4", "--ndf", "4", "--out", "run", "--no-progress",
                  "--log-every", "1", "--batches", "stream"]) == 0
-    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = Run.open(tmp_path / "run").rows()
     assert [r["step"] for r in rows] == [1, 2] and (tmp_path / "run" / "generator.safetensors").is_file()
 
 

@@ -9,7 +9,6 @@ weights must agree to TOL, while one step of Adam at the test's learning rate mo
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -61,7 +60,7 @@ def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 
 
 def _losses(run: Path) -> list[list[float]]:
-    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = Run.open(run).rows()
     return [[r["step"], r["loss_d"], r["loss_g"]] for r in rows]
 
 
@@ -125,7 +124,7 @@ def test_only_rank_0_evaluates(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_DATA", str(env_cache))  # the processes' own cache: what they write is theirs
     _torchrun(tmp_path, 2, **OPTIONS, batch_size=8, steps=4, eval_every=2, eval_n=64, eval_metrics="fid",
               eval_features=str(features), out=str(tmp_path / "run"))
-    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = Run.open(tmp_path / "run").rows()
     evals = [r["step"] for r in rows if "fid" in r]
     assert evals == [2, 4]
     assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()

@@ -97,7 +97,7 @@ def test_eval_every_logs_keeps_best_and_leaves_training_alone(tmp_path):
     plain = train(Config(out=str(tmp_path / "plain"), **opts), progress=False)
     evald = train(Config(out=str(tmp_path / "eval"), eval_every=8, eval_n=200, eval_metrics=["pr", "fid"], **opts),
                   progress=False)
-    rows = [json.loads(line) for line in (evald.path / "metrics.jsonl").read_text().splitlines()]
+    rows = evald.rows()
     evals = [r for r in rows if "recall" in r]
     assert [r["step"] for r in evals] == [8, 16] and all("fid" in r for r in evals)
     best_step = max(evals, key=lambda r: r["recall"])["step"]  # the first metric decides
@@ -179,10 +179,10 @@ def test_unlabelled_data_has_no_classifier(tmp_path):
 def test_resumed_run_remembers_its_best(tmp_path):
     opts = dict(dataset="digits", ngf=4, ndf=4, checkpoint_every=4, eval_every=4, eval_n=200, eval_metrics=["fid"])
     run = train(Config(out=str(tmp_path / "run"), steps=8, **opts), progress=False)
-    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    rows = run.rows()
     best_before = min(r["fid"] for r in rows if "fid" in r)
     train(Config(out=str(run.path), steps=12, **opts), resume=run.path, progress=False)
-    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    rows = run.rows()
     evals = {r["step"]: r["fid"] for r in rows if "fid" in r}
     assert sorted(evals) == [4, 8, 12]
     best_step = min(evals, key=evals.get)
@@ -195,7 +195,7 @@ def test_training_rows_equal_evaluate_of_that_checkpoint(tmp_path):
 
     run = train(Config(dataset="digits", steps=6, ngf=4, ndf=4, eval_every=6, eval_n=300, eval_metrics=["fid", "pr"],
                        seed=5, out=str(tmp_path / "run")), progress=False)
-    row = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()][-1]
+    row = run.rows()[-1]
     again = evaluate_run(run.path, n=300, metrics="fid,pr", features="classifier", checkpoint="6")
     assert abs(row["fid"] - again["fid"]) < 1e-6 and abs(row["recall"] - again["recall"]) < 1e-9
 

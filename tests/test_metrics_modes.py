@@ -95,7 +95,7 @@ def test_stacked_run_evaluated_in_training_and_after(stacked_dir, tmp_path, caps
     run = train(Config(dataset="stacked-mnist", data_dir=str(stacked_dir), image_size=32, max_images=64, steps=2,
                        ngf=4, ndf=4, batch_size=16, eval_every=2, eval_n=300, eval_metrics=["modes"],
                        out=str(tmp_path / "run")), progress=False)
-    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    rows = run.rows()
     evals = [r for r in rows if "modes" in r]
     assert [r["step"] for r in evals] == [2] and 1 <= evals[0]["modes"] <= 300 and evals[0]["modes_kl"] > 0
     assert (run.path / "checkpoints" / "best.pt").is_file()

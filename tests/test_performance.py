@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -85,8 +83,7 @@ def test_bf16_training_stays_close_to_float32(tmp_path):
     rows = {}
     for amp in ("off", "bf16"):
         run = ganforge.train(_tiny(tmp_path, amp, steps=10, amp=amp), progress=False)
-        lines = (run.path / "metrics.jsonl").read_text().splitlines()
-        rows[amp] = np.array([[r["loss_d"], r["loss_g"]] for r in map(json.loads, lines)])
+        rows[amp] = np.array([[r["loss_d"], r["loss_g"]] for r in run.rows()])
     assert np.abs(rows["bf16"] - rows["off"]).max() < 0.05
 
 

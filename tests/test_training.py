@@ -76,7 +76,7 @@ def test_resume_is_bit_exact(tmp_path, model):
     a, b = weights(straight.path / "checkpoints" / "latest.pt"), weights(resumed.path / "checkpoints" / "latest.pt")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
-    rows = [json.loads(r)["step"] for r in (resumed.path / "metrics.jsonl").read_text().splitlines()]
+    rows = [r["step"] for r in resumed.rows()]
     assert rows == sorted(set(rows))  # no duplicated steps after resume
 
 

@@ -67,7 +67,7 @@ def given_options(values: dict[str, Any]) -> dict[str, Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="ganforge")
 def cli() -> None:
-    """ganforge: train, evaluate and explore GANs (vanilla MLP, conditional, DCGAN)."""
+    """ganforge: train, evaluate and explore GANs (vanilla MLP, conditional, DCGAN, ResNet; InfoGAN codes)."""
 
 
 @cli.command()
@@ -181,7 +181,7 @@ def export(run: str, fmt: str, out: str | None, output: str, checkpoint: str | N
 
 
 
-# -- exploring a trained generator: latent.py and explore.py do the work, probe.py the probe -----------
+# -- exploring a trained generator: latent.py and figures.py do the work, probe.py the probe -----------
 
 SEEDS_HELP = "seeds: the numbers printed on a `ganforge sample` grid (with --z: row numbers of its z)"
 Z_HELP = "take latents from this .npz's z array (e.g. grid.latents.npz) instead of from seeds"
