@@ -178,6 +178,9 @@ CANDIDATES.update({
     "fast-codes": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"])),
     "fast-codes-cat": ("fast", dict(label_assist=False, codes=["cat:10"])),
     "fast-codes-l2": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"], info_cat=2.0)),
+    "fast-codes-ms0": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"], mode_seeking=0.0)),
+    "fast-codes-ms0-l2": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"], mode_seeking=0.0,
+                                       info_cat=2.0)),
     "r3gan-codes": ("r3gan", dict(codes=["cat:10", "cont:2"], **ASSIST)),
     "r3gan": ("r3gan", {}),
     "r3gan-paper": ("r3gan", R3(2e-4)),  # R3GAN's own learning rate

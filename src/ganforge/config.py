@@ -123,8 +123,8 @@ class Config:
     instance_noise: float = _opt(0.0, "loss", "std of Gaussian noise on D's inputs, annealed to 0 by --noise-steps",
                                  low=0)
     noise_steps: int = _opt(2000, "loss", "steps over which the instance noise decays linearly to 0", low=1)
-    mode_seeking: float = _opt(0.0, "loss", "runs whose G takes a label or codes: weight of the mode-seeking term "
-                               "(Mao et al. 2019) that stops G from ignoring z", low=0)
+    mode_seeking: float = _opt(0.0, "loss", "runs whose G takes a label: weight of the mode-seeking term (Mao et "
+                               "al. 2019) that stops G from ignoring z", low=0)
     info_cat: float = _opt(1.0, "loss", "--codes: weight λ of the categorical codes' information term (InfoGAN's "
                            "1, its appendix C)", low=0)
     info_cont: float = _opt(1.0, "loss", "--codes: weight λ of the continuous codes' information term (InfoGAN's "
