@@ -27,8 +27,9 @@ LR = 2e-3
 TOL = 2e-5  # float rounding only; a wrong shard, latent slice or BatchNorm statistic moves weights by ~LR
 OPTIONS = dict(dataset="digits", model="dcgan", ngf=8, ndf=8, z_dim=16, lr_g=LR, lr_d=LR, log_every=2,
                sample_every=100, checkpoint_every=4, keep_checkpoints=5, amp="off", sync_bn=True, device="cpu")
-# The ResNet family with R3GAN's schedules (no BatchNorm: the processes' statistics are nothing to share).
-RESNET = dict(OPTIONS, preset="r3gan", model="resnet", widths="8", blocks=1, cardinality=2, r1_every=2, sync_bn=False)
+# The ResNet family with R3GAN's schedules and InfoGAN codes (no BatchNorm: no statistics to share).
+RESNET = dict(OPTIONS, preset="r3gan", model="resnet", widths="8", blocks=1, cardinality=2, r1_every=2, sync_bn=False,
+              codes="cat:3,cont:1")
 RESNET.pop("ngf"), RESNET.pop("ndf")
 
 
@@ -36,7 +37,7 @@ def _flags(options: dict) -> list[str]:
     out = []
     for k, v in options.items():
         flag = "--" + k.replace("_", "-")
-        out += ([flag] if v is True else [flag, str(v)])
+        out += [flag] if v is True else [f"--no-{flag[2:]}"] if v is False else [flag, str(v)]
     return out
 
 
@@ -94,7 +95,8 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_match_one_for_resnet_under_schedules(tmp_path):
-    """The ResNet family with R3GAN's schedules of lr, beta2 and gamma: every process takes the same values."""
+    """The ResNet family with R3GAN's schedules of lr, beta2 and gamma, and InfoGAN codes: every process takes the
+    same values and the same slice of the global batch's codes."""
     single = ganforge.train(ganforge.Config.from_dict(RESNET, {"batch_size": 16, "steps": 6,
                                                                "out": str(tmp_path / "single")}), progress=False)
     _torchrun(tmp_path, 2, **RESNET, batch_size=8, steps=6, out=str(tmp_path / "ddp"))

@@ -140,18 +140,20 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------------
     def _fake_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # Each rank draws the whole global batch and keeps its slice, so the world size changes nothing.
-        w, lo, hi = self.world.world_size, self.world.rank * n, (self.world.rank + 1) * n
-        z = torch.randn(n * w, self.config.z_dim, device=self.device, generator=self.rng)[lo:hi]
+        # Each rank draws the whole global batch and keeps its share, strided as the batcher strides the real images
+        # (image i of the global batch on rank i % world), so a fake meets the real image it meets on one process
+        # (the relativistic loss pairs them) and the world size changes nothing.
+        w, mine = self.world.world_size, slice(self.world.rank, None, self.world.world_size)
+        z = torch.randn(n * w, self.config.z_dim, device=self.device, generator=self.rng)[mine]
         codes = self.G.codes
         if codes:  # InfoGAN: the codes, drawn after the noise, joined to it
-            z = torch.cat([z, codes.encode(codes.sample(n * w, self.rng, self.device)[lo:hi])], dim=1)
+            z = torch.cat([z, codes.encode(codes.sample(n * w, self.rng, self.device)[mine])], dim=1)
         if not self.G.takes_labels:
             return z, None
         if self.class_weights is None:
-            idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[lo:hi]
+            idx = torch.randint(len(self.class_pool), (n * w,), device=self.device, generator=self.rng)[mine]
         else:
-            idx = torch.multinomial(self.class_weights, n * w, replacement=True, generator=self.rng)[lo:hi]
+            idx = torch.multinomial(self.class_weights, n * w, replacement=True, generator=self.rng)[mine]
         if self.objective.pairs_latents:  # the mode-seeking pairs (i, i + n/2) share a label
             half = n // 2
             idx[half:2 * half] = idx[:half]
