@@ -334,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="write each candidate's samples to DIR/<candidate>.npz and score that file")
     p.add_argument("--no-paper", action="store_true",
                    help="skip the `paper` run that is otherwise added (and the FD / paper column)")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                   help="train the candidates in DIR/<candidate> and keep the runs (default: a temporary directory)")
     args, _ = setup(p, argv)
 
     names = [c for c in args.candidates.split(",") if c]
@@ -349,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         args.save_samples.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep or Path(tmp)
         for name in names:
-            row = run_candidate(name, bench, args.budget, n, Path(tmp), args.seed, args.save_samples,
+            row = run_candidate(name, bench, args.budget, n, workdir, args.seed, args.save_samples,
                                 steps.get(name))
             rows.append(row)
             print(json.dumps(row), flush=True)
