@@ -156,8 +156,6 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 }
 
 
-
-
 def R3(lr: float, **extra) -> dict:  # noqa: N802  the r3gan screen: lr (ending at a quarter), widths of the time
     return {"lr_g": lr, "lr_d": lr, "lr_end": lr / 4, "widths": [128, 64, 32], **extra}
 
@@ -181,6 +179,7 @@ CANDIDATES.update({
     "fast-codes-ms0": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"], mode_seeking=0.0)),
     "fast-codes-ms0-l2": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"], mode_seeking=0.0,
                                        info_cat=2.0)),
+    "color-codes": ("color", dict(codes=["cat:10", "cont:2"])),  # in place of color's clusters
     "r3gan-codes": ("r3gan", dict(codes=["cat:10", "cont:2"], **ASSIST)),
     "r3gan": ("r3gan", {}),
     "r3gan-paper": ("r3gan", R3(2e-4)),  # R3GAN's own learning rate

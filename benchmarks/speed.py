@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from ganforge import Config, ImageData
 from ganforge.presets import PRESETS
@@ -81,10 +82,28 @@ def ganforge_step(arch: Arch, data: ImageData, batch: int, device: torch.device,
     return trainer.train_step
 
 
-def step_flops(step: Callable[[], object]) -> int:
-    with FlopCounterMode(display=False) as counter:
-        step()
-    return counter.get_total_flops()
+class FlopCount(TorchDispatchMode):
+    """FLOPs of the matrix products and convolutions run inside it, by torch's own formulas. (FlopCounterMode's
+    module hooks break ``autograd.grad`` on a leaf, which R1 and R2 take.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **(kwargs or {}), out_val=out)
+        return out
+
+
+def step_flops(step: Callable[[], object], steps: int) -> float:
+    """FLOPs per step over ``steps`` steps (a whole period of the lazy penalties)."""
+    with FlopCount() as counter:
+        for _ in range(steps):
+            step()
+    return counter.total / steps
 
 
 def cpu_peak_gflops(fma_units: int, clock_ghz: float | None) -> tuple[float, str] | None:
@@ -125,6 +144,9 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
     rounds = args.rounds or arch.rounds
     with tempfile.TemporaryDirectory() as tmp:
         recipe = Config(preset=args.preset)
+        # Lazy R1/R2 come every r1_every steps: windows and FLOP counts span whole periods, so they are in them.
+        period = recipe.r1_every if recipe.r1_gamma > 0 else 1
+        window = -(-arch.window // period) * period
         widths = {k: getattr(recipe, k) for k in ("ngf", "ndf", "z_dim")} if args.preset else {}
         variants: dict[str, Callable[[], object]] = {
             "canonical": canonical_loop(arch.model, data, batch, device, **widths)[0]}
@@ -157,18 +179,18 @@ def run_arch(arch: Arch, args: argparse.Namespace, device: torch.device, peak: t
                 graphs()
             variants["ganforge cuda-graphs"] = graphs
         # Counting also warms each variant up; a compiled step has the FLOPs of the plain one (and the
-        # counter's module hooks would make torch.compile warn), so it is not counted again.
+        # counter would trace through the compiled code), so it is not counted again.
         compiled_names = ("ganforge compile", "ganforge cuda-graphs")
-        flops = {k: step_flops(v) for k, v in variants.items() if k not in compiled_names}
+        flops = {k: step_flops(v, period) for k, v in variants.items() if k not in compiled_names}
         flops.update({k: flops["ganforge"] for k in compiled_names if k in variants})
         for step in variants.values():
             step()
-        times = measure(variants, arch.window, rounds, device)
+        times = measure(variants, window, rounds, device)
 
     base_wall = statistics.median(times["canonical"][0])
     base_cpu = statistics.median(times["canonical"][1])
     print(f"\n== {arch.name}: {arch.channels}×{arch.size}×{arch.size}, batch {batch}, {device}, "
-          f"{torch.get_num_threads()} threads, {rounds} rounds × {arch.window} steps")
+          f"{torch.get_num_threads()} threads, {rounds} rounds × {window} steps")
     if args.preset:
         print(f"ganforge rows train --preset {args.preset}; the canonical loop the tutorial recipe at its widths "
               f"({', '.join(f'{k}={v}' for k, v in widths.items())}), so that ratio mixes loop and recipe")
