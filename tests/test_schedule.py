@@ -59,7 +59,8 @@ def test_a_time_limit_is_the_horizon_of_a_run_without_steps(tmp_path):
     run = ganforge.train(tiny_config(tmp_path, steps=None, time_limit=1.5, **SCHEDULED), progress=False,
                          callbacks=[record])
     lrs = [s[1] for s in record.seen]
-    assert run.stopped_by == "time_limit" and len(lrs) > 3
+    # However few steps a loaded machine makes in the time, the last comes near the end of the horizon.
+    assert run.stopped_by == "time_limit" and len(lrs) >= 2
     assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[-1] < 0.5 * 1e-3
 
 

@@ -42,7 +42,7 @@ LAYOUTS: dict[int, Layout] = {
 class VectorToMap(nn.ConvTranspose2d):
     """G's first layer, a transposed convolution of a 1×1 input onto a k×k map: computed as the matrix product
     it is. oneDNN runs it as a deconvolution and reorders the weight on every call, which took ~9 % of the
-    MNIST DCGAN step on a CPU (benchmarks/throughput.py). Same weights and state-dict keys as the conv layer."""
+    MNIST DCGAN step on a CPU (``python -m benchmarks speed``). Same weights and state-dict keys as the conv layer."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, in, 1, 1)
         b, (k, _), w = x.shape[0], self.kernel_size, self.weight

@@ -1,6 +1,6 @@
 """Speed settings resolved for one device: mixed precision, memory layout, fused Adam, torch.compile.
 
-Each option has an ``auto`` that is on only where benchmarks/throughput.py measured a gain (see
+Each option has an ``auto`` that is on only where ``python -m benchmarks speed`` measured a gain (see
 benchmarks/README.md); the training loop itself stays free of precision and layout logic: it calls the
 modules returned by :func:`step_module`, which take and return float32 tensors.
 """
