@@ -12,14 +12,70 @@ import logging
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .session import MAX_UPLOAD, Session
+from .session import MAX_UPLOAD, Busy, Session
 
 log = logging.getLogger("ganforge")
 
 STATIC = Path(__file__).with_name("static")
 INSTALL = 'pip install "ganforge[explore]"'
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::", "")  # every address of the machine: reachable under names this server cannot know
+# The page loads its own script and style and nothing else; tiles are PNG data URIs and blobs of fetched images.
+HEADERS = [(b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
+                                        b"frame-ancestors 'none'; base-uri 'none'"),
+           (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+
+
+def allowed_hosts(host: str) -> tuple[str, ...] | None:
+    """The names a request's Host may carry for a server bound to ``host`` (None: any, for a wildcard bind)."""
+    return None if host in WILDCARD else tuple(dict.fromkeys((*LOOPBACK, host.strip("[]"))))
+
+
+def _hostname(value: str) -> str | None:
+    """``127.0.0.1:8000``, ``[::1]:80`` or ``http://localhost:8000`` -> the host name alone (None if malformed)."""
+    try:
+        return urlsplit(value if "//" in value else "//" + value).hostname
+    except ValueError:
+        return None
+
+
+class Guard:
+    """An ASGI layer in front of the app. It refuses a request whose Host header is not a name of this server:
+    a web page elsewhere that rebinds its own domain to 127.0.0.1 (DNS rebinding) would send its own name. It
+    refuses a POST from another origin: any page can send one, without reading the answer. And it adds
+    ``HEADERS`` to every answer."""
+
+    def __init__(self, app: Any, hosts: tuple[str, ...] | None) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host = _hostname(headers.get("host", ""))
+        origin = headers.get("origin")
+        if self.hosts is not None and host not in self.hosts:
+            return await self._refuse(send, 421, f"Host {headers.get('host', '')!r} is not this server's name")
+        if scope["method"] == "POST" and origin is not None and _hostname(origin) != host:
+            return await self._refuse(send, 403, f"a POST from {origin[:100]!r}, another site, is refused")
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _refuse(send: Any, status: int, reason: str) -> None:
+        body = reason.encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode()), *HEADERS]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def require_server() -> tuple[Any, Any]:
@@ -32,8 +88,9 @@ def require_server() -> tuple[Any, Any]:
     return starlette, uvicorn
 
 
-def make_app(session: Session) -> Any:
-    """The ASGI app of ``session``: the page, its assets and the JSON/PNG/GIF API the page calls."""
+def make_app(session: Session, hosts: tuple[str, ...] | None = LOOPBACK) -> Any:
+    """The ASGI app of ``session``: the page, its assets and the JSON/PNG/GIF API the page calls, behind ``Guard``
+    (``hosts``: the names requests may address it by; None: any)."""
     require_server()
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -108,6 +165,9 @@ def make_app(session: Session) -> Any:
     async def bad_request(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(str(exc).replace("\n", " "), 400)
 
+    async def busy(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(str(exc), 503, headers={"Retry-After": "5"})
+
     async def failure(request: Request, exc: Exception) -> Response:
         log.exception("explore: %s %s failed", request.method, request.url.path)
         return PlainTextResponse(f"internal error: {type(exc).__name__}", 500)
@@ -120,7 +180,8 @@ def make_app(session: Session) -> Any:
         Route("/api/project", project, methods=["POST"]), Route("/api/project/{job}", project_state),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
-    return Starlette(routes=routes, exception_handlers={ConfigError: bad_request, Exception: failure})
+    app = Starlette(routes=routes, exception_handlers={ConfigError: bad_request, Busy: busy, Exception: failure})
+    return Guard(app, hosts)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -151,7 +212,7 @@ def serve(session: Session, host: str = "127.0.0.1", port: int = 8000, ready: An
     _, uvicorn = require_server()
     sock = bind(host, port)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}/"
-    server = uvicorn.Server(uvicorn.Config(make_app(session), log_level="warning", access_log=False,
+    server = uvicorn.Server(uvicorn.Config(make_app(session, allowed_hosts(host)), log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=3))
     if ready is not None:
         ready(url)
@@ -161,4 +222,4 @@ def serve(session: Session, host: str = "127.0.0.1", port: int = 8000, ready: An
         sock.close()
 
 
-__all__ = ["bind", "make_app", "require_server", "serve"]
+__all__ = ["Guard", "allowed_hosts", "bind", "make_app", "require_server", "serve"]

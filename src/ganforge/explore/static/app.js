@@ -35,7 +35,7 @@
   function fail(e) { showError(String(e.message || e)); }
 
   // -- the state in the URL ---------------------------------------------------------------------------------
-  const codesText = () => Object.entries(state.codes).map(([i, v]) => `${i}:${v}`).join(",");
+  const codesText = () => Object.entries(state.codes).map(([i, v]) => `${i}=${v}`).join(",");  // as sample --code
   const groupsText = () => state.groups.filter((g) => g.refs.length)
     .map((g) => (g.sign > 0 ? "+" : "-") + g.refs.join(",")).join(";");
   function save() {
@@ -63,7 +63,7 @@
     state.groups = (q.get("groups") || "").split(";").filter((g) => g)
       .map((g) => ({sign: g[0] === "-" ? -1 : 1, refs: g.slice(1).split(",").filter((x) => x)}));
     state.dirs = list("dirs").map(Number);
-    state.codes = Object.fromEntries(list("codes").map((c) => c.split(":")));
+    state.codes = Object.fromEntries(list("codes").map((c) => c.split("=")));
     state.layer = q.get("layer") || "";
     state.maps = q.get("maps") || "";
     state.projected = list("proj");
@@ -113,7 +113,7 @@
       cell.dataset.index = i;
       Object.assign(cell.style, {left: `${(pad + c * (size + pad)) * scale}px`, top: `${(pad + r * (size + pad)) * scale}px`,
                                  width: `${size * scale}px`, height: `${size * scale}px`});
-      cell.innerHTML = `<span>${ref.split("~")[0]}</span>`;
+      cell.appendChild(document.createElement("span")).textContent = ref.split("~")[0];
       cell.title = describe(ref);
       cell.addEventListener("click", () => clicked(ref));
       cells.appendChild(cell);
@@ -198,8 +198,18 @@
   function chip(ref, onclick, sign) {
     const c = document.createElement("span");
     c.className = "chip";
-    c.innerHTML = `<img alt="${describe(ref)}" src="${thumb(ref)}">` + (sign ? `<span class="sign">${sign}</span>` : "");
-    c.querySelector("img").addEventListener("click", onclick);
+    // Built as elements, never as markup: a ref can come from the URL, which anyone can write.
+    const img = document.createElement("img");
+    img.alt = describe(ref);
+    img.src = thumb(ref);
+    img.addEventListener("click", onclick);
+    c.appendChild(img);
+    if (sign) {
+      const s = document.createElement("span");
+      s.className = "sign";
+      s.textContent = sign;
+      c.appendChild(s);
+    }
     return c;
   }
   function drawPath() {
