@@ -98,6 +98,12 @@ def test_codes_give_way_and_refuse_in_one_line():
         Config(pack=2, codes=CODES)
 
 
+def test_a_code_model_that_takes_labels_gets_no_mode_seeking():
+    cfg = Config(codes=CODES, label_assist=True, mode_seeking=0.5)
+    objective = make_objective(cfg, torch.arange(10), torch.Generator(), takes_labels=True, codes=Codes.parse(CODES))
+    assert [type(t) for t in objective.terms] == [MutualInformation] and not objective.pairs_latents
+
+
 def test_a_code_run_resumes_bit_exact_with_ema_and_conditional(tmp_path):
     cfg = dict(codes=CODES, conditional=True, checkpoint_every=100, sample_every=100)
     straight = ganforge.train(tiny_config(tmp_path / "a", steps=8, **cfg), progress=False)
@@ -220,6 +226,32 @@ def test_continuous_codes_move_slant_and_width():
     assert out["code_slant_code"] == 1 and out["code_slant_rho"] > 0.95
     assert out["code_width_code"] == 2 and out["code_width_rho"] > 0.95
     assert abs(out["code1_width_rho"]) < 0.5 and abs(out["code2_slant_rho"]) < 0.5
+
+
+class PlantedWithLabels(Planted):
+    """Planted bars, and a generator that takes a class: each class adds its own width to the bar."""
+
+    def __init__(self) -> None:
+        super().__init__(np.zeros((10, 1, 28, 28), np.uint8))
+        self.num_classes, self.bars = 3, True
+
+    def forward(self, z, y=None):
+        values = self.codes.decode(z[:, 4:])
+        values[:, 2] += 0.6 * y.float()  # each class is thicker than the one before
+        return super().forward(torch.cat([z[:, :4], self.codes.encode(values)], dim=1))
+
+
+def test_a_sweep_holds_the_class_of_a_generator_that_takes_one():
+    out = continuous_correlations(PlantedWithLabels(), seeds=12, steps=7)
+    # Only the code moves along a sweep (0.92; whole-pixel widths tie). A class changing along it gives 0.77.
+    assert out["code_width_code"] == 2 and out["code_width_rho"] > 0.9
+
+
+def test_every_codes_key_is_there_when_some_do_not_apply(tmp_path):
+    run = ganforge.train(tiny_config(tmp_path, steps=4, codes=["cat:3"], eval_every=4, eval_n=60,
+                                     eval_metrics=["codes"]), progress=False)
+    (row,) = run.evaluation_rows()
+    assert 0 <= row["code_accuracy"] <= 1 and row["code_slant_rho"] is None and row["code_width_rho"] is None
 
 
 def test_evaluate_reports_the_codes(code_run, capsys):

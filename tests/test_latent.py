@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganforge.codes import Codes
 from ganforge.errors import ConfigError
 from ganforge.latent import (
     arithmetic,
@@ -149,6 +150,16 @@ def test_an_open_path_starts_and_ends_on_the_first_and_last_points():
     frames = path(points, 10, "slerp", loop=False)
     assert frames.shape == (10, 16)
     assert torch.equal(frames[0], points[0]) and torch.equal(frames[-1], points[-1])
+
+
+def test_a_code_model_s_path_slerps_its_noise_and_mixes_its_codes():
+    codes = Codes.parse(["cat:4", "cont:1"])
+    points = make_latents(3, 8, 0, codes=codes)  # noise (8), then one-hot of 4, then 1 continuous value
+    frames = path(points, 12, "slerp", noise_dim=8)
+    one_hot = frames[:, 8:12]
+    assert torch.allclose(one_hot.sum(1), torch.ones(12)) and (one_hot >= 0).all()  # always a mixture
+    assert torch.equal(frames[:, :8], path(points[:, :8], 12, "slerp"))  # the noise as if alone
+    assert torch.allclose(frames[:, 8:], path(points[:, 8:], 12, "lerp"))
 
 
 def test_path_errors():

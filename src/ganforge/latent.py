@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,8 @@ def seed_latents(generator: Generator, seeds: Sequence[int]) -> torch.Tensor:
 
 
 def load_latents(path: str | Path, indices: Sequence[int] | None = None, z_dim: int | None = None) -> torch.Tensor:
-    """``z_dim``: the width the generator reads (``Generator.latent_dim``), checked when given."""
-    """The ``z`` array of an .npz (``ganforge sample`` writes one beside each grid), rows ``indices``."""
+    """The ``z`` array of an .npz (``ganforge sample`` writes one beside each grid), rows ``indices``;
+    ``z_dim``: the width the generator reads (``Generator.latent_dim``), checked when given."""
     path = Path(path)
     try:
         with np.load(path) as f:
@@ -95,18 +96,29 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Te
     return torch.where(parallel, lerp(a64, b64, t), spherical).to(a.dtype)
 
 
-def interpolate(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, method: str = "slerp") -> torch.Tensor:
+def interpolate(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, method: str = "slerp",
+                noise_dim: int | None = None) -> torch.Tensor:
+    """``method`` between ``a`` and ``b``. ``noise_dim``: only the first that many columns (a code model's noise)
+    go along the sphere; the codes after them are lerped, so a categorical code's one-hot values mix with weights
+    that sum to one."""
     if method not in METHODS:
         raise ConfigError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
-    return slerp(a, b, t) if method == "slerp" else lerp(a, b, t)
+    if method == "lerp":
+        return lerp(a, b, t)
+    if noise_dim is None or noise_dim >= a.shape[-1]:
+        return slerp(a, b, t)
+    t_codes = t.to(a.dtype) if isinstance(t, torch.Tensor) else t
+    return torch.cat([slerp(a[..., :noise_dim], b[..., :noise_dim], t),
+                      lerp(a[..., noise_dim:], b[..., noise_dim:], t_codes)], dim=-1)
 
 
-def path(points: torch.Tensor, frames: int, method: str = "slerp", loop: bool = True) -> torch.Tensor:
+def path(points: torch.Tensor, frames: int, method: str = "slerp", loop: bool = True,
+         noise_dim: int | None = None) -> torch.Tensor:
     """``frames`` vectors [frames, D] moving through ``points`` [K, D] in order.
 
     ``loop``: a closed path back to the first point (for a GIF), frames spread evenly over the K
     segments and the first frame not repeated at the end. Otherwise an open path over K - 1 segments
-    whose first and last frames are the first and last points (for a strip).
+    whose first and last frames are the first and last points (for a strip). ``noise_dim``: see ``interpolate``.
     """
     k = len(points)
     if k < 2:
@@ -119,7 +131,7 @@ def path(points: torch.Tensor, frames: int, method: str = "slerp", loop: bool = 
     seg = pos.floor().long().clamp(max=segments - 1)
     t = (pos - seg).unsqueeze(1)  # (frames, 1)
     start, end = points[seg], points[(seg + 1) % k]
-    return interpolate(start, end, t.to(points.device), method)
+    return interpolate(start, end, t.to(points.device), method, noise_dim)
 
 
 # -- arithmetic -------------------------------------------------------------------------------------
@@ -188,24 +200,25 @@ def interpolation(generator: Generator, z: torch.Tensor, frames: int, method: st
     Conditional generators need ``labels``: one class for the whole path, or one class per waypoint,
     morphing between classes through the label embedding (then a single z may hold the style fixed).
     """
+    along = partial(path, frames=frames, method=method, loop=loop, noise_dim=generator.z_dim)  # codes lerped
     if not generator.takes_labels:
         if labels:
             raise ConfigError("--label/--labels: this run's generator is unconditional (trained without --conditional)")
-        return generator.sample(frames, z=path(z, frames, method, loop))
+        return generator.sample(frames, z=along(z))
     if not labels:
         raise ConfigError(f"--label/--labels: this generator is conditional; give a class (--label K) or classes "
                           f"to morph through (--labels A,B) among {class_list(generator.classes)}")
     for c in labels:
         check_class(generator, c, "--labels" if len(labels) > 1 else "--label")
     if len(labels) == 1:
-        return generator.sample(frames, labels=[labels[0]] * frames, z=path(z, frames, method, loop))
+        return generator.sample(frames, labels=[labels[0]] * frames, z=along(z))
     if len(z) not in (1, len(labels)):
         raise ConfigError(f"--labels: give one class per seed ({len(z)}) or a single seed to morph its style "
                           f"through {len(labels)} classes")
     device = generator.device
     z = z.to(device).expand(len(labels), -1) if len(z) == 1 else z.to(device)
     e = generator.class_embedding(labels)
-    return generator.forward_embedded(path(z, frames, method, loop), path(e, frames, method, loop))
+    return generator.forward_embedded(along(z), path(e, frames, method, loop))
 
 
 @dataclass(frozen=True)

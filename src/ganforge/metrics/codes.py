@@ -81,10 +81,11 @@ def _spearman_rows(props: np.ndarray) -> np.ndarray:
 
 
 def _pixels(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None) -> Iterator[torch.Tensor]:
+    """uint8 images [B, C, H, W] on the CPU, in batches, whatever the generator's device."""
     with torch.no_grad():
         for i in range(0, len(z), BATCH):
             y = None if labels is None else labels[i:i + BATCH]
-            yield float_to_pixels(generator.sample(len(z[i:i + BATCH]), labels=y, z=z[i:i + BATCH]))
+            yield float_to_pixels(generator.sample(len(z[i:i + BATCH]), labels=y, z=z[i:i + BATCH])).cpu()
 
 
 def _labels(generator: Generator, n: int) -> torch.Tensor | None:
@@ -125,7 +126,8 @@ def continuous_correlations(generator: Generator, seeds: int = SEEDS, steps: int
     if not codes.continuous or generator.channels != 1:
         return {}
     base = generator.latents(seeds, seed, device="cpu")
-    labels = _labels(generator, seeds * steps)
+    labels = _labels(generator, seeds)  # one per seed, held along its sweep: only the code moves
+    labels = None if labels is None else labels.repeat_interleave(steps)
     values = np.linspace(*CONT_RANGE, steps)
     best: dict[str, tuple[float, int]] = {}
     out: dict[str, float] = {}

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import ImageData, load_dataset
+from ..config import Config
+from ..data import ImageData, load_config_dataset
 from ..data.npz import load_npz
 from ..device import resolve_device
 from ..download import cache_root
@@ -152,7 +153,7 @@ class Evaluator:
         fake = self.extractor(batches)
         out: dict[str, Any] = {"features": self.extractor.name, "features_detail": self.extractor.description,
                                "n": n}
-        scoring = Scoring(fake.features, fake.probs, self.real, self.metrics, 0, generator, self.extractor)
+        scoring = Scoring(fake.features, fake.probs, self.real, self.metrics, self.seed, generator, self.extractor)
         out.update(compute_metrics(self.metrics, scoring))
         if self.extractor.has_classes and fake.probs is not None:
             predicted = fake.probs.argmax(1)
@@ -166,9 +167,11 @@ def reference_data(dataset: str, data_dir: str | Path | None, resolution: int | 
                    classes: Sequence[int] | None = None, split: str = "train",
                    background: str = "white", channels: int | None = None) -> ImageData:
     """The real images generated ones are compared with: the split at ``resolution``, restricted to
-    ``classes`` (``background``, ``channels``: as the run prepared its images)."""
-    data = load_dataset(dataset, data_dir, split, resolution, channels=channels, background=background)
-    return data.select_classes(list(classes)) if classes else data
+    ``classes`` (``background``, ``channels``: as the run prepared its images). The reference of a run made of
+    these options, as ``load_config_dataset`` builds it."""
+    config = Config(dataset=dataset, data_dir=None if data_dir is None else str(data_dir), image_size=resolution,
+                    classes=list(classes) if classes else None, background=background, channels=channels)
+    return load_config_dataset(config, split, "reference")
 
 
 def evaluate_generator(generator: Generator, dataset: str = "mnist", data_dir: str | Path | None = None,

@@ -127,7 +127,10 @@ def _codes(s: Scoring) -> dict[str, float]:
 
     assert s.generator is not None and s.extractor is not None
     accuracy = categorical_agreement(s.generator, s.extractor, len(s.features), s.seed)
-    return {"code_accuracy": float("nan") if accuracy is None else accuracy,
+    # Every key the metric declares, NaN where it does not apply (no categorical code; no continuous code, or
+    # colour images, where slant and stroke width mean nothing).
+    nan = float("nan")
+    return {"code_accuracy": nan if accuracy is None else accuracy, "code_slant_rho": nan, "code_width_rho": nan,
             **continuous_correlations(s.generator, seed=s.seed)}
 
 
