@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 import ganforge
-from ganforge.checkpoint import discriminator_from_state
 from ganforge.images import float_to_pixels, pixels_to_float
 from ganforge.metrics.features import make_extractor
 from ganforge.projection import STEPS, project
@@ -43,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run = ganforge.Run.open(args.run)
         g = run.load_generator(device=str(device))
-        state = run.load_checkpoint()
-        d = discriminator_from_state(state, run.latest).to(device)
+        d = run.load_discriminator(device=str(device))
+        step = run.load_checkpoint()["step"]
         test = ganforge.load_dataset("mnist", args.data_dir, "test")
         keep = np.linspace(0, len(test) - 1, args.n).round().astype(int)
         images, labels = test.images[keep], test.labels[keep]
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     read_made = extractor(np.concatenate(made)).probs.argmax(1)
     read_real = extractor(images).probs.argmax(1)
     same = float((read_made == labels).mean())
-    print(f"\n{args.n} MNIST test digits projected into {run.path.name} (step {state['step']}), {args.steps} steps, "
+    print(f"\n{args.n} MNIST test digits projected into {run.path.name} (step {step}), {args.steps} steps, "
           f"{seconds:.0f} s ({seconds / args.n:.2f} s a digit, {torch.get_num_threads()} threads)")
     print(f"mean pixel error (0..1)                        {np.concatenate(errors).mean():.4f}")
     print(f"classifier reads the projection's class right  {same:.3f}   target {TARGET}: "

@@ -3,7 +3,7 @@
 The kills come at seeded random moments (a delay after the process starts, or after its training loop
 starts) and at the named points of ``ganforge.faults`` (inside a checkpoint write, between a checkpoint and
 latest.pt, inside a dataset preparation). Used by tests/test_faults.py (a few kills) and
-benchmarks/soak.py (as many as you like).
+``python -m benchmarks soak`` (as many as you like).
 """
 
 from __future__ import annotations

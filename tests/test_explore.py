@@ -108,7 +108,7 @@ def test_info_grid_and_tiles_are_the_generator_s(server, runs):
     ("api/tile?t=5~3&dirs=0,0,0,0,0,0,0,0,0,0,1", "dirs: at most 10 offsets"),
     ("api/tile?t=5~3&dirs=11", "dirs: 11 is out of range (-10..10)"),
     ("api/tile?t=5~3&layer=../../etc", "layer: '../../etc' is not one of this generator's layers"),
-    ("api/tile?t=5~3&codes=0:1", "codes: this generator has no codes"),
+    ("api/tile?t=5~3&codes=0=1", "codes: this generator has no codes"),
     ("api/interpolate?t=1~2&frames=1", "frames: 1 is out of range"),
     ("api/interpolate?t=1~2&t=2~2&method=cubic", "method: 'cubic' is not one of slerp, lerp"),
     ("api/arithmetic?groups=*1,2&label=3", "groups: each group starts with + or -"),
@@ -205,11 +205,75 @@ def test_fifty_concurrent_requests_and_clients_that_hang_up(server):
     host, port = re.match(r"http://([^:]+):(\d+)/", server).groups()
     for _ in range(10):  # clients that send a request for a large answer and leave before it comes
         with socket.create_connection((host, int(port))) as s:
-            s.sendall(b"GET /api/interpolate?t=1~2&t=2~2&frames=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /api/interpolate?t=1~2&t=2~2&frames=200 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     for t in threads:
         t.join(timeout=120)
     assert results == [200] * 50
     assert get(server + "api/info")[0] == 200  # still serving
+
+
+def _request(server: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes, dict]:
+    host, port = re.match(r"http://([^:]+):(\d+)/", server).groups()
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=body or None, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, answer.read(), dict(answer.getheaders())
+    finally:
+        connection.close()
+
+
+def test_other_hosts_and_other_sites_are_refused_and_the_page_loads_only_its_own(server):
+    # DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends its own Host.
+    status, body, _ = _request(server, "GET", "/api/info", {"Host": "evil.example:8000"})
+    assert status == 421 and b"not this server's name" in body
+    # Any site can make the browser POST here, without reading the answer: not with another Origin.
+    own = re.match(r"http://([^/]+)/", server).group(1)
+    status, body, _ = _request(server, "POST", "/api/project", {"Host": own, "Origin": "http://evil.example"}, b"x")
+    assert status == 403 and b"another site" in body
+    status, _, headers = _request(server, "GET", "/", {"Host": own})
+    assert status == 200 and "default-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert _request(server, "GET", "/api/info", {"Host": "localhost"})[0] == 200
+
+
+def test_names_a_server_answers_to():
+    from ganforge.explore.server import _hostname, allowed_hosts
+
+    assert allowed_hosts("127.0.0.1") == ("127.0.0.1", "localhost", "::1")
+    assert allowed_hosts("192.168.1.5")[-1] == "192.168.1.5" and allowed_hosts("0.0.0.0") is None
+    assert [_hostname(h) for h in ("127.0.0.1:8000", "[::1]:80", "http://localhost:9", "[bad")] == \
+        ["127.0.0.1", "::1", "localhost", None]
+
+
+def test_projections_running_at_once_are_limited_and_old_jobs_forgotten(runs, monkeypatch):
+    from ganforge.explore import session as session_module
+
+    release = threading.Event()
+
+    def slow_project(g, target, d, steps, progress):  # noqa: ANN001, ANN202  stands in until released
+        release.wait(30)
+        raise RuntimeError("released")
+
+    monkeypatch.setattr(session_module, "project", slow_project)
+    monkeypatch.setattr(session_module, "MAX_JOBS", 3)
+    g = runs["cond"].load_generator(device="cpu")
+    explorer = session_module.Session(g)
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, "PNG")
+    upload = buf.getvalue()
+    first = [explorer.start_projection(upload) for _ in range(session_module.MAX_PROJECTIONS)]
+    with pytest.raises(session_module.Busy, match="projections are running"):
+        explorer.start_projection(upload)
+    release.set()
+    for _ in range(300):
+        if all(explorer.job(j)["done"] for j in first):
+            break
+        threading.Event().wait(0.05)
+    later = [explorer.start_projection(upload) for _ in range(2)]  # room again; the oldest finished job goes
+    assert len(explorer.jobs) == 3 and first[0] not in explorer.jobs and later[-1] in explorer.jobs
+    with pytest.raises(ganforge.GanforgeError, match="no projection"):
+        explorer.job(first[0])
 
 
 def test_a_code_model_s_page_has_its_codes(runs):
@@ -217,10 +281,10 @@ def test_a_code_model_s_page_has_its_codes(runs):
     try:
         info = json.loads(get(url + "api/info")[1])
         assert info["codes"] == ["code 0 (categorical, 3 values)", "code 1 (continuous)"] and not info["classes"]
-        a, b = get(url + "api/tile?t=4&codes=0:0")[1], get(url + "api/tile?t=4&codes=0:2")[1]
+        a, b = get(url + "api/tile?t=4&codes=0=0")[1], get(url + "api/tile?t=4&codes=0=2")[1]
         assert a != b
         assert get(url + "api/sweep?t=4&code=1")[0] == 200
-        status, body, _ = get(url + "api/tile?t=4&codes=0:5")
+        status, body, _ = get(url + "api/tile?t=4&codes=0=5")
         assert status == 400 and b"takes 0..2" in body
     finally:
         code, err = stop(proc)
@@ -251,6 +315,16 @@ def test_project_from_the_command_line(runs, tmp_path, capsys):
     back = g.sample(2, labels=saved["labels"].tolist(), z=torch.from_numpy(saved["z"]))
     assert ((back - ganforge.images.pixels_to_float(torch.from_numpy(target).permute(0, 3, 1, 2))).abs() / 2).mean() < 0.2
     expect_error(capsys, ["project", str(runs["cond"].path), str(tmp_path / "nope.png")], "no such image file")
+
+
+def test_a_packed_discriminator_is_left_out_of_the_distance(tmp_path):
+    from ganforge.projection import project
+
+    run = ganforge.train(tiny_config(tmp_path, steps=2, pack=2), progress=False)
+    g, d = run.load_generator(device="cpu"), run.load_discriminator(device="cpu")
+    target = g.sample(3, seed=1)  # three images: a pack of two does not divide them
+    with_d, pixels_only = project(g, target, d, steps=5), project(g, target, None, steps=5)
+    assert torch.equal(with_d.z, pixels_only.z)  # its features describe packs, not images: pixels alone
 
 
 # -- the page in a real browser ------------------------------------------------------------------------------------

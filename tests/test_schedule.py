@@ -78,3 +78,17 @@ class Stop(Callback):
 def test_the_cosine_is_flat_at_both_ends():
     assert cosine(0.0, 1.0, 0.01) < 0.001 and cosine(0.0, 1.0, 0.99) > 0.999
     assert math.isclose(cosine(2.0, 2.0, 0.3), 2.0)
+
+
+def test_r1_gamma_end_without_r1_is_refused_unless_a_preset_set_it():
+    with pytest.raises(ganforge.ConfigError, match="--r1-gamma-end 0.1 with --r1-gamma 0: there is no R1"):
+        ganforge.Config(r1_gamma_end=0.1)
+    assert ganforge.Config.from_preset("r3gan", r1_gamma=0.0).r1_gamma_end == 0.005  # r3gan without its penalties
+
+
+def test_a_resume_that_changes_the_budget_warns_that_the_schedules_follow_it(tmp_path, caplog):
+    half = ganforge.train(tiny_config(tmp_path, steps=4, **SCHEDULED), progress=False)
+    with caplog.at_level("WARNING", logger="ganforge"):
+        ganforge.train(half.config.replace(steps=8), resume=half.path, progress=False)
+    assert "--steps: the schedules" in caplog.text and "where the new budget puts this step" in caplog.text
+

@@ -235,6 +235,22 @@ def test_alarms_read_d_outputs_in_the_units_of_the_loss(tmp_path):
     assert alarms[:5] == [None] * 5 and "D saturated" in alarms[5]
 
 
+def test_a_resumed_run_carries_on_its_alarm_streaks(tmp_path):
+    from ganforge.training.trainer import Trainer
+
+    run = ganforge.train(tiny_config(tmp_path, loss="hinge", steps=2), progress=False)
+    saturated = {"loss_d": 0.0, "d_real": 1.5, "d_fake": -1.5, "diversity": 1.0}
+    for step in (600, 601):  # two rows of a streak of three, then the run stops
+        run.append_row({"step": step, **saturated})
+    state = torch.load(run.latest, weights_only=False)
+    state["step"] = 601
+    torch.save(state, run.latest)
+    trainer = Trainer(run.config, Run.open(run.path), state=state, progress=False)
+    next(c for c in trainer.callbacks if isinstance(c, Alarms)).on_start(trainer)
+    trainer.write_row({"step": 602, **saturated})  # the third: it sounds, as in a run never stopped
+    assert "D saturated" in trainer.run.training_rows()[-1]["alarm"]
+
+
 def test_class_collapse_sounds_on_evaluation_rows(tmp_path):
     from ganforge.training.trainer import Trainer
 

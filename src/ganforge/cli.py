@@ -132,6 +132,7 @@ def sample(run: str, n: int, out: str, seed: int, label: int | None, labels: str
       ganforge sample runs/mnist-dcgan --n 10000 --out samples.npz
       ganforge sample runs/mnist-info --code 0=3 --code 1=-0.8 --out threes.png   # InfoGAN codes set
     """
+    from .codes import parse_code_values
     from .run import load_generator
     from .sampling import write_samples
 
@@ -363,13 +364,9 @@ def explore(run: str, checkpoint: str | None, device: str, host: str, port: int)
 
 def _discriminator(run: Any, checkpoint: str | None, device: str) -> Any:
     """The run's discriminator for projection (None when the run keeps no checkpoint)."""
-    from .checkpoint import discriminator_from_state
-    from .device import resolve_device
-
     if checkpoint is None and not run.latest.is_file():
         return None
-    path = run.checkpoint_path(checkpoint or "latest")
-    return discriminator_from_state(run.load_checkpoint(str(path)), path).to(resolve_device(device)).eval()
+    return run.load_discriminator(checkpoint or "latest", device)
 
 
 @cli.command()
@@ -536,21 +533,6 @@ def evaluator_train(dataset: str, data_dir: str | None, image_size: int | None, 
     acc = report.get("test_accuracy")
     click.echo(f"{path}: {report['dataset']} classifier, test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'}, "
                f"trained in {report['train_seconds']} s")
-
-
-def parse_code_values(items: tuple[str, ...] | list[str], option: str = "--code") -> dict[int, float]:
-    """``("0=3", "1=-0.8")`` -> {0: 3.0, 1: -0.8}."""
-    out: dict[int, float] = {}
-    for item in items:
-        index, sep, value = item.partition("=")
-        try:
-            out[int(index)] = float(value)
-        except ValueError:
-            raise ConfigError(f"{option}: expected I=V (code I set to value V), e.g. {option} 0=3, got {item!r}") \
-                from None
-        if not sep:
-            raise ConfigError(f"{option}: expected I=V (code I set to value V), e.g. {option} 0=3, got {item!r}")
-    return out
 
 
 def parse_int_list(text: str, option: str) -> list[int]:

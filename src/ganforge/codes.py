@@ -154,3 +154,18 @@ class Codes:
         if self.continuous:
             loss = loss + cont_weight * 0.5 * (q[:, at:].float() - values[:, len(self.categorical):]).square().sum(1).mean()
         return loss
+
+
+def parse_code_values(items: tuple[str, ...] | list[str], option: str = "--code") -> dict[int, float]:
+    """``("0=3", "1=-0.8")`` -> {0: 3.0, 1: -0.8}: what ``--code`` (and the explorer's ``codes=``) take."""
+    out: dict[int, float] = {}
+    for item in items:
+        index, sep, value = item.partition("=")
+        try:
+            out[int(index)] = float(value)
+        except ValueError:
+            raise ConfigError(f"{option}: expected I=V (code I set to value V), e.g. {option} 0=3, got {item!r}") \
+                from None
+        if not sep:
+            raise ConfigError(f"{option}: expected I=V (code I set to value V), e.g. {option} 0=3, got {item!r}")
+    return out

@@ -161,7 +161,8 @@ class Config:
     # train: speed and scale (see benchmarks/README.md for what each one buys)
     amp: str = _opt("auto", "train", "mixed precision: auto is bf16 on CUDA with bf16 and on CPUs with AMX, else off",
                     choices=("auto", "off", "bf16"), resumable=True)
-    channels_last: str = _opt("auto", "train", "dcgan NHWC layout: auto is on for CPU and CUDA",
+    channels_last: str = _opt("auto", "train", "NHWC layout of the convolutional families (dcgan, resnet): auto is on "
+                              "for CPU and CUDA",
                               choices=("auto", "on", "off"), resumable=True)
     compile: bool = _opt(False, "train", "torch.compile G and D (pays for its compile time on long GPU runs)",
                          resumable=True)
@@ -206,6 +207,7 @@ class Config:
         """Check every option on its own and against the others; the error names the flag."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
+        preset = PRESETS.get(self.preset or "", {})  # what the preset set, told apart from what was given
         if self.mbstd == 1:
             raise ConfigError("--mbstd 1: a group of one image has no spread to show D; use 0 (off) or a group "
                               "size of 2 or more, such as 4")
@@ -220,10 +222,12 @@ class Config:
             if self.pack > 1:
                 raise ConfigError(f"--codes with --pack {self.pack}: Q reads one image's codes, and a packed D sees "
                                   f"{self.pack} images at once; drop --pack")
-            preset_clusters = PRESETS.get(self.preset or "", {}).get("clusters", 0)
-            if self.clusters and self.clusters != preset_clusters:
+            if self.clusters and self.clusters != preset.get("clusters", 0):
                 raise ConfigError(f"--clusters {self.clusters} with --codes {','.join(codes.spec())}: the codes "
                                   "take the clusters' place; drop --clusters")
+        if self.r1_gamma == 0 and self.r1_gamma_end is not None and self.r1_gamma_end != preset.get("r1_gamma_end"):
+            raise ConfigError(f"--r1-gamma-end {self.r1_gamma_end} with --r1-gamma 0: there is no R1 or R2 to "
+                              "schedule; give --r1-gamma, or drop --r1-gamma-end")
         if self.clusters == 1:
             raise ConfigError("--clusters 1: one cluster tells G and D nothing; use 0 (off) or 2 or more, such as 20")
         if self.channels not in (None, 1, 3):
@@ -251,6 +255,10 @@ class Config:
         return [f.name for f in dataclasses.fields(cls)
                 if (architecture is None or f.metadata["architecture"] == architecture)
                 and (resumable is None or f.metadata["resumable"] == resumable)]
+
+    def scheduled(self) -> bool:
+        """Whether a hyperparameter moves over the run (``--lr-end``, ``--beta2-end``, ``--r1-gamma-end``)."""
+        return any(v is not None for v in (self.lr_end, self.beta2_end, self.r1_gamma_end))
 
     def budget_steps(self) -> int | None:
         """Steps to train for: the explicit value, or the default when no budget was given at all."""

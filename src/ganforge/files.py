@@ -121,7 +121,7 @@ class FileLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            if e.errno not in UNWRITABLE:
                 raise
             raise StorageError(f"{self.path.parent}: cannot write there ({e.strerror}); {self.advice}") from None
         try:

@@ -76,8 +76,9 @@ def project(generator: Generator, target: torch.Tensor, discriminator: Discrimin
             ) -> Projection:
     """Project ``target`` images (float [n, C, H, W] in [-1, 1], G's shape) into ``generator``'s latent space.
 
-    ``discriminator`` (the run's, optional) adds its features to the distance; ``progress`` is called after each
-    step. Deterministic for a given ``seed``.
+    ``discriminator`` (the run's, optional) adds its features to the distance, unless it scores packs of images
+    (``--pack``), whose features describe a pack: then pixels alone. ``progress`` is called after each step.
+    Deterministic for a given ``seed``.
     """
     g = generator
     if target.shape[1:] != (g.channels, g.resolution, g.resolution):
@@ -90,7 +91,8 @@ def project(generator: Generator, target: torch.Tensor, discriminator: Discrimin
     k = len(classes)
     target = target.to(device).repeat_interleave(k, 0)  # image i under each label: rows i*k .. i*k+k-1
     labels = None if not g.takes_labels else torch.tensor(classes * n, device=device)
-    d = discriminator.to(device).eval().requires_grad_(False) if discriminator is not None else None
+    packed = discriminator is not None and discriminator.pack > 1
+    d = None if discriminator is None or packed else discriminator.to(device).eval().requires_grad_(False)
     with torch.no_grad():
         target_feats = _features(d, target, labels) if d is not None else None
     rng = torch.Generator(device="cpu").manual_seed(seed)

@@ -12,7 +12,6 @@ import base64
 import io
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +28,8 @@ from .images import grid_image
 from .latent import class_sweep, code_sweep, seed_latents
 from .losses import LOSSES
 from .metrics.registry import METRICS
-from .run import Run, is_training_row
-from .sampling import sample_grid
+from .run import Run, finite, is_training_row
+from .sampling import class_columns, sample_grid
 
 MAX_FRAMES = 60  # sample grids embedded for the slider; more are subsampled evenly
 MAX_POINTS = 2000  # points drawn per curve; longer runs are subsampled evenly (every row stays in metrics.jsonl)
@@ -38,7 +37,6 @@ SWEEP_SEEDS = (0, 1, 2, 3)
 MAX_SWEEP_CLASSES = 16
 MAX_CODE_SWEEPS = 4  # the first codes get a sweep each
 COLORS = ("#1f6fb4", "#d9480f", "#2b8a3e", "#7048e8")
-SAMPLE_FILE = re.compile(r"^step-(\d+)\.png$")
 
 # (id, title, [(metrics.jsonl key, legend)], fixed y range); D's outputs take their loss's output_range
 TRAIN_CHARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...], tuple[float, float] | None], ...] = (
@@ -70,10 +68,6 @@ class Page:
         rows = run.rows()
         return cls(run, run.config, run.hardware(), [r for r in rows if is_training_row(r)],
                    [r for r in rows if not is_training_row(r)], run.sample_grids(), run.best_step())
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # -- charts --------------------------------------------------------------------------------------------------
@@ -177,7 +171,7 @@ def _legend(labels: Sequence[str]) -> str:
 
 
 def _series(rows: Sequence[dict[str, Any]], axis: str, key: str, label: str) -> Series:
-    pts = [(r[axis], r[key]) for r in rows if _finite(r.get(axis)) and _finite(r.get(key))]
+    pts = [(r[axis], r[key]) for r in rows if finite(r.get(axis)) and finite(r.get(key))]
     return Series(label, [p[0] for p in pts], [p[1] for p in pts])
 
 
@@ -188,8 +182,8 @@ def _chart_pair(chart: str, title: str, rows: Sequence[dict[str, Any]], keys: Se
     svgs = []
     for axis in ("step", "seconds"):
         alarms = [(s.first[axis], s.last[axis], f"{s.steps}: {s.message}") for s in spans
-                  if _finite(s.first.get(axis)) and _finite(s.last.get(axis))]
-        best = best_row[axis] if best_row is not None and _finite(best_row.get(axis)) else None
+                  if finite(s.first.get(axis)) and finite(s.last.get(axis))]
+        best = best_row[axis] if best_row is not None and finite(best_row.get(axis)) else None
         svgs.append(svg_chart(chart, axis, [_series(rows, axis, k, label) for k, label in keys], y_range,
                               alarms, best))
     return (f'<figure class="card"><figcaption>{escape(title)}</figcaption>{_legend([k[1] for k in keys])}'
@@ -309,7 +303,7 @@ def _eval_section(d: Page) -> str:
         return f'<section id="evaluation"><h2>Evaluation during training</h2><p>No evaluations yet: {why}.</p></section>'
     groups = [(m.name, [k for k in m.keys if not k.endswith("_std")]) for m in METRICS.values()]
     groups += [(k, [k]) for k in EXTRA_EVAL_KEYS]
-    groups = [(name, [k for k in keys if any(_finite(r.get(k)) for r in rows)]) for name, keys in groups]
+    groups = [(name, [k for k in keys if any(finite(r.get(k)) for r in rows)]) for name, keys in groups]
     groups = [(name, keys) for name, keys in groups if keys]
     present = [k for _, keys in groups for k in keys]
     best_row = next((r for r in rows if r["step"] == d.best_step), None)
@@ -373,8 +367,8 @@ def _generator_section(d: Page) -> str:
         return title + f"<p>{escape(str(e))}</p></section>"
     k = len(g.classes)
     # A column per class; a self-conditioned G's samples follow its clusters' sizes, so no column is one cluster.
-    clustered = g.kind == "self-conditioned"
-    n, nrow = (k * max(1, 64 // k), k) if 4 <= k <= 16 and not clustered else (64, 8)
+    columns = class_columns(g)
+    n, nrow = (columns * max(1, 64 // columns), columns) if columns else (64, 8)
     grid, _ = sample_grid(g, n, nrow=nrow)
     cmd = f"ganforge sample {run.path} --n {n}" + (f" --nrow {nrow}" if g.takes_labels and nrow != k else "")
     out = [title, f'<div class="cards"><figure class="card"><figcaption>{n} samples of the EMA generator, each '
@@ -384,7 +378,7 @@ def _generator_section(d: Page) -> str:
         classes = g.classes[:MAX_SWEEP_CLASSES]
         sweep = class_sweep(g, seed_latents(g, SWEEP_SEEDS), classes)
         seeds = ",".join(map(str, SWEEP_SEEDS))
-        kind = "cluster" if clustered else "class"
+        kind = "cluster" if g.kind == "self-conditioned" else "class"
         out.append(f'<figure class="card"><figcaption>{kind.capitalize()} sweep: one z per row (seeds {seeds}), one '
                    f'{kind} per column ({", ".join(map(str, classes))}); ganforge sweep {escape(str(run.path))} --seeds {seeds}'
                    f'</figcaption>{_img(grid_image(sweep, len(classes)), "class sweep")}</figure>')
@@ -417,9 +411,9 @@ def _summary(d: Page) -> str:
     kind = d.run.describe_kind()
     facts = [("dataset", c.dataset), ("model", f"{c.model}, {kind}" if kind else c.model), ("preset", c.preset),
              ("step", last.get("step")),
-             ("training time", f"{last['seconds']:.0f} s" if _finite(last.get("seconds")) else None),
+             ("training time", f"{last['seconds']:.0f} s" if finite(last.get("seconds")) else None),
              ("last losses", f"D {last['loss_d']:.3f}, G {last['loss_g']:.3f}"
-              if _finite(last.get("loss_d")) and _finite(last.get("loss_g")) else None),
+              if finite(last.get("loss_d")) and finite(last.get("loss_g")) else None),
              ("best checkpoint", f"step {d.best_step}" if d.best_step is not None else None)]
     return '<dl class="summary">' + "".join(f"<div><dt>{escape(k)}</dt><dd>{_cell(v)}</dd></div>"
                                             for k, v in facts if v is not None) + "</dl>"

@@ -18,14 +18,14 @@ from typing import Any
 
 import yaml
 
-from .checkpoint import check_compatible, generator_from_checkpoint, load_checkpoint
-from .config import Config, flag, read_yaml
+from .checkpoint import check_compatible, discriminator_from_state, generator_from_checkpoint, load_checkpoint
+from .config import DERIVED, Config, flag, read_yaml
 from .data import ImageData, load_config_dataset
 from .device import resolve_device
 from .errors import ConfigError, RunError
 from .files import FileLock, append_line, atomic_write, check_writable
 from .generator_file import read_generator_file
-from .models import KINDS, Generator
+from .models import KINDS, Discriminator, Generator
 
 log = logging.getLogger("ganforge")
 
@@ -159,6 +159,7 @@ class Run:
             return run, config, None
         state = load_checkpoint(run.latest)
         check_compatible(state, config, run.latest)  # before config.yaml is rewritten
+        _warn_if_the_horizon_moves(run.config, config)
         config = _keep_global_batch(config, state, world_size)
         run.save_config(config, derived)
         return run, config, state
@@ -212,7 +213,7 @@ class Run:
     def derived(self) -> dict[str, Any]:
         """What training decided once and recorded beside the options (``kind``, and ``clusters`` when
         self-conditioned); empty for a run that has not started."""
-        value = self._yaml.get("derived")
+        value = self._yaml.get(DERIVED)
         return dict(value) if isinstance(value, dict) else {}
 
     @property
@@ -230,7 +231,7 @@ class Run:
         """config.yaml: the options by section, then what training decided (``derived``), atomically."""
         data = config.to_dict()
         if derived:
-            data["derived"] = dict(derived)
+            data[DERIVED] = dict(derived)
         atomic_write(self.config_path, yaml.safe_dump(data, sort_keys=False))
         self.__dict__.pop("_yaml", None)
         self.__dict__.pop("config", None)
@@ -291,7 +292,7 @@ class Run:
         m, best = METRICS[name], None
         for row in self.evaluation_rows():
             value = row.get(m.primary)
-            if _finite(value) and (best is None or m.better(value, best[1])):
+            if finite(value) and (best is None or m.better(value, best[1])):
                 best = (row["step"], float(value))
         return best
 
@@ -343,6 +344,12 @@ class Run:
     def load_checkpoint(self, checkpoint: str = "latest") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path(checkpoint))
 
+    def load_discriminator(self, checkpoint: str = "latest", device: str = "auto") -> Discriminator:
+        """The discriminator of ``checkpoint`` (latest, best, a step or a file), in eval mode, on ``device``."""
+        path = self.checkpoint_path(checkpoint)
+        d = discriminator_from_state(load_checkpoint(path), path)
+        return d.to(resolve_device(device)).eval().requires_grad_(False)
+
     def load_generator(self, checkpoint: str | None = None, device: str = "auto") -> Generator:
         """The trained generator, in eval mode, on ``device``: the exported EMA generator, or ``checkpoint``'s."""
         if checkpoint is not None:
@@ -383,7 +390,16 @@ def _parse_row(line: str) -> dict[str, Any] | None:
     return row if isinstance(row, dict) and isinstance(row.get("step"), int) else None
 
 
-def _finite(value: Any) -> bool:
+def _warn_if_the_horizon_moves(saved: Config, config: Config) -> None:
+    budget = [k for k in ("steps", "epochs", "time_limit") if getattr(saved, k) != getattr(config, k)]
+    if budget and config.scheduled():
+        log.warning("--%s: the schedules (--lr-end, --beta2-end, --r1-gamma-end) run over the whole budget, so from "
+                    "here they follow the new one: each value moves to where the new budget puts this step (a longer "
+                    "budget takes them back towards their start values)", flag(budget[0]))
+
+
+def finite(value: Any) -> bool:
+    """A row's value that is a real number (not a bool, None, NaN or infinite)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -420,4 +436,4 @@ def _keep_global_batch(config: Config, state: dict[str, Any], world_size: int) -
     return config.replace(batch_size=global_batch // world_size)
 
 
-__all__ = ["Run", "is_training_row", "load_generator"]
+__all__ = ["Run", "finite", "is_training_row", "load_generator"]

@@ -15,6 +15,16 @@ from .latent import check_class, load_latents, seed_latents
 from .models import Generator
 
 BATCH = 1000
+MAX_CLASS_COLUMNS = 16  # a grid of more classes than this wraps like any other
+
+
+def class_columns(generator: Generator) -> int | None:
+    """Columns of a grid whose tiles take the trained classes in turn: one per class, for a generator that draws
+    the dataset's classes (not a self-conditioned one's clusters) and has at most ``MAX_CLASS_COLUMNS``; else None
+    (the grid's own layout)."""
+    k = len(generator.classes)
+    clustered = generator.kind == "self-conditioned"
+    return k if generator.takes_labels and not clustered and 2 <= k <= MAX_CLASS_COLUMNS else None
 
 
 def resolve_labels(generator: Generator, n: int, label: int | None = None,
@@ -53,8 +63,8 @@ def sample_grid(generator: Generator, n: int, seed: int = 0, label: int | None =
                 codes: dict[int, float] | None = None) -> tuple[Image.Image, dict[str, np.ndarray]]:
     """The numbered grid of ``n`` samples (all classes in turn: one column per class) and its arrays."""
     images, arrays = _draw(generator, n, seed, label, labels, codes)
-    if "labels" in arrays and nrow is None and label is None and not labels:
-        nrow = len(generator.classes)
+    if nrow is None and label is None and not labels:
+        nrow = class_columns(generator)
     return grid_image(images, nrow, numbered=True, numbers=arrays["seeds"].tolist()), arrays
 
 
@@ -71,8 +81,8 @@ def write_samples(generator: Generator, n: int, out: str | Path, seed: int = 0, 
     """
     _check_out(out)
     images, arrays = _draw(generator, n, seed, label, labels, codes)
-    if "labels" in arrays and nrow is None and label is None and not labels:
-        nrow = len(generator.classes)
+    if nrow is None and label is None and not labels:
+        nrow = class_columns(generator)
     return _write(images, arrays, out, nrow, arrays["seeds"].tolist())
 
 

@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from .. import directions as dirs
+from ..codes import parse_code_values
 from ..data.decode import UNREADABLE, decode_image
 from ..errors import ConfigError
 from ..figures import write_arithmetic, write_interpolation
@@ -33,6 +34,7 @@ from ..images import grid_image, pixels_to_float, to_uint8
 from ..latent import METHODS, class_sweep, code_sweep, seed_latents
 from ..models import Discriminator, Generator
 from ..projection import project
+from ..sampling import class_columns
 
 MAX_TILES = 256  # a grid or a path of more is refused
 MAX_SEED = 2**31 - 1
@@ -41,6 +43,12 @@ MAX_FRAMES = 240
 MAX_UPLOAD = 8 * 2**20  # bytes
 MAX_PIXELS = 4096 * 4096  # an upload larger than this (as its header says) is refused before it is decoded
 PROJECT_STEPS = 300
+MAX_PROJECTIONS = 2  # running at once; another upload meanwhile is answered 503
+MAX_JOBS = 64  # projections remembered for the page to poll; the oldest finished ones are forgotten first
+
+
+class Busy(Exception):
+    """The server is doing as much of some work as it will at once: try again shortly (503)."""
 
 
 def png(image: Image.Image) -> bytes:
@@ -105,10 +113,13 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
 
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
     def state(self) -> dict[str, Any]:
-        done = self.result is not None or self.error is not None
         return {"step": self.step, "steps": self.steps, "loss": None if math.isnan(self.loss) else self.loss,
-                "seconds": round(time.perf_counter() - self.started, 2), "done": done, "error": self.error,
+                "seconds": round(time.perf_counter() - self.started, 2), "done": self.done, "error": self.error,
                 **(self.result or {})}
 
 
@@ -126,7 +137,7 @@ class Session:
         g = self.g
         return {"name": self.name, "family": g.family, "kind": g.kind, "z_dim": g.z_dim, "latent_dim": g.latent_dim,
                 "channels": g.channels, "resolution": g.resolution, "classes": g.classes,
-                "class_names": None, "codes": [g.codes.describe(i) for i in range(g.codes.count)],
+                "codes": [g.codes.describe(i) for i in range(g.codes.count)],
                 "code_values": [g.codes.sweep_values(i) for i in range(g.codes.count)],
                 "categorical": [g.codes.is_categorical(i) for i in range(g.codes.count)],
                 "layers": [{"name": n, "maps": m} for n, m in dirs.map_layers(g)],
@@ -181,15 +192,12 @@ class Session:
         if len(offsets) > dirs.COMPONENTS:
             raise ConfigError(f"dirs: at most {dirs.COMPONENTS} offsets, got {len(offsets)}")
         out["dirs"] = offsets
-        codes: dict[int, float] = {}
-        for item in _list(q.get("codes"), "codes"):
-            i, sep, v = item.partition(":")
-            if not sep:
-                raise ConfigError(f"codes: expected I:V items, e.g. codes=0:3,1:-0.8, got {item!r}")
-            index = _int(i, "codes", 0, max(0, self.g.codes.count - 1))
-            codes[index] = _float(v, "codes", -MAX_OFFSET, MAX_OFFSET)
+        codes = parse_code_values(_list(q.get("codes"), "codes"), "codes")  # I=V items, as sample --code takes
         if codes and not self.g.codes:
             raise ConfigError("codes: this generator has no codes (trained without --codes)")
+        for i, v in codes.items():
+            self.g.codes.check_index(i, "codes")
+            _float(str(v), "codes", -MAX_OFFSET, MAX_OFFSET)
         out["codes"] = codes
         layer = q.get("layer") or None
         maps = [_int(m, "maps", 0) for m in _list(q.get("maps"), "maps")]
@@ -242,8 +250,7 @@ class Session:
         tiles = [Tile(z, None if labels is None else labels[i], s)
                  for i, (s, z) in enumerate(zip(seeds, seed_latents(self.g, seeds), strict=True))]
         images = self.render(self.latents(tiles, mods), labels, mods)
-        columns = len(self.g.classes) if self.g.kind != "self-conditioned" and labels and label is None \
-            and 4 <= len(self.g.classes) <= 16 else 8
+        columns = (class_columns(self.g) if label is None else None) or 8  # one per class, as sample lays them
         return {"columns": columns, "tiles": [t.ref for t in tiles],
                 "image": "data:image/png;base64," + base64.b64encode(png(grid_image(images, columns))).decode()}
 
@@ -289,8 +296,6 @@ class Session:
             raise ConfigError(f"method: {method!r} is not one of {', '.join(METHODS)}")
         fps = _float(q.get("fps", "12"), "fps", 0.5, 60)
         labels = self._labels(tiles, self.label(q.get("label")))
-        if labels is not None and len(set(labels)) > 1 and len(labels) != len(tiles):
-            raise ConfigError("label: give each tile of the path its class")
         if len(tiles) < 2 and not (labels and len(set(labels)) > 1):
             raise ConfigError("t: a path needs at least 2 tiles")
         z = torch.stack([t.z for t in tiles])
@@ -351,10 +356,16 @@ class Session:
 
     def start_projection(self, data: bytes, steps: int = PROJECT_STEPS) -> str:
         target = self.decode_upload(data)
-        job_id = uuid.uuid4().hex[:12]
-        job = self.jobs[job_id] = Job(steps)
-        # A private copy of G (and D): the projection takes seconds, and the page keeps drawing meanwhile.
         with self.lock:
+            running = [j for j in self.jobs.values() if not j.done]
+            if len(running) >= MAX_PROJECTIONS:
+                raise Busy(f"project: {len(running)} projections are running, as many as this server runs at once; "
+                           "try again when one is done")
+            for old in [k for k, j in self.jobs.items() if j.done][:max(0, len(self.jobs) + 1 - MAX_JOBS)]:
+                del self.jobs[old]
+            job_id = uuid.uuid4().hex[:12]
+            job = self.jobs[job_id] = Job(steps)
+            # A private copy of G (and D): the projection takes seconds, and the page keeps drawing meanwhile.
             g = copy.deepcopy(self.g)
             d = copy.deepcopy(self.d) if self.d is not None else None
 
@@ -381,4 +392,4 @@ class Session:
         return self.jobs[job_id].state()
 
 
-__all__ = ["Session", "Tile", "encode_latent"]
+__all__ = ["Busy", "Session", "Tile", "encode_latent"]

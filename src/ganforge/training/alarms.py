@@ -68,6 +68,11 @@ class Alarms(Callback):
                 d, lambda r: r["d_real"] < lo and r["d_fake"] > hi,
                 f"D is failing (D(x) < {lo:g}, D(G(z)) > {hi:g}): training has likely diverged")
 
+    def on_start(self, trainer: Trainer) -> None:
+        # A resumed run carries on the streaks of the rows up to its checkpoint, as a run never stopped has them.
+        for row in trainer.run.rows():
+            self.update(row)
+
     def on_row(self, trainer: Trainer, row: Row) -> None:
         alarm = self.update(row)
         if alarm:

@@ -39,9 +39,9 @@ def resolve_amp(option: str, device: torch.device) -> torch.dtype | None:
 
 
 def resolve_channels_last(option: str, model: str, device: torch.device) -> bool:
-    """NHWC layout for the convolutional family on CPU and CUDA (tensor cores; oneDNN's NHWC kernels).
-
-    Measured: +8 % in float32 on an AVX2 CPU, +16 % with bf16 on an AMX CPU, float32 there within noise.
+    """NHWC layout for the convolutional families (DCGAN, ResNet) on CPU and CUDA (tensor cores; oneDNN's NHWC
+    kernels). Measured: DCGAN +8 % in float32 on an AVX2 CPU, +16 % with bf16 on an AMX CPU (float32 there within
+    noise); ResNet about +30 % on the AMX CPU, in float32 and in bf16 (benchmarks/README.md, ``speed``).
     """
     if option == "off" or model == "mlp":
         return False

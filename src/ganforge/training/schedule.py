@@ -5,7 +5,8 @@ from their start values (``--lr-g``/``--lr-d``, ``--beta2``, ``--r1-gamma``) to 
 length is the horizon: its ``--steps``, else its ``--time-limit``, else its ``--epochs``.
 
 A value is a function of the run's progress, which a checkpoint keeps (step, seconds, epoch), so a resumed run
-takes the same values from there (bit for bit with a ``--steps`` budget; a clock is never bit-exact).
+takes the same values from there (bit for bit with a ``--steps`` budget; a clock is never bit-exact). A resume
+that changes the budget changes the horizon: the schedules stretch over the new length (the run warns).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config
 from .callbacks import Callback
 
 if TYPE_CHECKING:
@@ -25,10 +25,6 @@ SYNC_EVERY = 8  # under torchrun a clock-based progress is agreed across process
 def cosine(start: float, end: float, t: float) -> float:
     """``start`` at t = 0, ``end`` at t >= 1, along half a cosine (flat at both ends)."""
     return start + (end - start) * (1 - math.cos(math.pi * min(max(t, 0.0), 1.0))) / 2
-
-
-def scheduled(config: Config) -> bool:
-    return any(v is not None for v in (config.lr_end, config.beta2_end, config.r1_gamma_end))
 
 
 class Schedule(Callback):
@@ -72,4 +68,4 @@ class Schedule(Callback):
             trainer.objective.set_r1_gamma(cosine(cfg.r1_gamma, cfg.r1_gamma_end, t))
 
 
-__all__ = ["Schedule", "cosine", "scheduled"]
+__all__ = ["Schedule", "cosine"]

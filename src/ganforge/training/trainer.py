@@ -36,7 +36,7 @@ from .callbacks import Callback, Checkpoints, ProgressBar, Report, SampleGrids, 
 from .checks import check_options
 from .ema import EMA
 from .evaluation import Evaluation
-from .schedule import Schedule, scheduled
+from .schedule import Schedule
 from .tensorboard import TensorBoard
 
 log = logging.getLogger("ganforge")
@@ -318,7 +318,7 @@ def default_callbacks(trainer: Trainer, reference: ImageData, progress: bool) ->
     """What every run has. Every process averages the rows; rank 0 alone shows progress, writes files and
     evaluates (one set of rows, one best.pt, one writer of the statistics cache)."""
     callbacks: list[Callback] = [StepRows()]
-    if scheduled(trainer.config):  # every process: the same hyperparameters everywhere
+    if trainer.config.scheduled():  # every process: the same hyperparameters everywhere
         callbacks.insert(0, Schedule())
     if not trainer.world.main:
         return callbacks
