@@ -180,6 +180,9 @@ CANDIDATES.update({
     "fast-codes-ms0-l2": ("fast", dict(label_assist=False, codes=["cat:10", "cont:2"], mode_seeking=0.0,
                                        info_cat=2.0)),
     "color-codes": ("color", dict(codes=["cat:10", "cont:2"])),  # in place of color's clusters
+    # InfoGAN's own MNIST recipe (openai/InfoGAN, run_mnist_exp.py): 62 noise dimensions, batch 128, Adam with
+    # beta1 0.5 at 2e-4 for D and 1e-3 for G, on the articles' BatchNorm DCGAN and BCE.
+    "infogan": ("paper", dict(codes=["cat:10", "cont:2"], z_dim=62, batch_size=128, lr_g=1e-3, lr_d=2e-4)),
     "r3gan-codes": ("r3gan", dict(codes=["cat:10", "cont:2"], **ASSIST)),
     "r3gan": ("r3gan", {}),
     "r3gan-paper": ("r3gan", R3(2e-4)),  # R3GAN's own learning rate
