@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -329,6 +330,14 @@ def test_a_packed_discriminator_is_left_out_of_the_distance(tmp_path):
 
 # -- the page in a real browser ------------------------------------------------------------------------------------
 
+def wait_until(page, expression: str, timeout_s: float = 60) -> None:
+    """Poll ``expression`` from outside the page: Playwright's wait_for_function evaluates its predicate in the
+    page, with eval, which the server's content security policy rightly forbids."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        page.wait_for_timeout(50)
+
 @pytest.mark.slow
 def test_the_page_in_chromium(server, runs, tmp_path, capsys):
     if not CHROMIUM.is_file():
@@ -349,9 +358,9 @@ def test_the_page_in_chromium(server, runs, tmp_path, capsys):
             page.check("input[value=path]")
             for i in (3, 17, 42):
                 page.click(f".cell >> nth={i}")
-            page.wait_for_function("document.querySelectorAll('#path .chip').length === 3")
+            wait_until(page, "document.querySelectorAll('#path .chip').length === 3")
             page.click("#play")
-            page.wait_for_function("document.getElementById('walk').naturalWidth > 0")
+            wait_until(page, "document.getElementById('walk').naturalWidth > 0")
             # The GIF link downloads what `ganforge interpolate` writes for the same seeds.
             with page.expect_download() as download:
                 page.click("#gif")
@@ -369,17 +378,17 @@ def test_the_page_in_chromium(server, runs, tmp_path, capsys):
             page.click(".cell >> nth=25")
             page.select_option("#label", "3")
             page.click("#compute")
-            page.wait_for_function("document.getElementById('sum').naturalWidth > 0")
+            wait_until(page, "document.getElementById('sum').naturalWidth > 0")
             # A direction slider moves the selected tile: its pixels change.
             page.check("input[value=select]")
             page.click(".cell >> nth=7")
-            page.wait_for_function("document.getElementById('tile').naturalWidth > 0")
+            wait_until(page, "document.getElementById('tile').naturalWidth > 0")
             before = page.locator("#tile").screenshot()
             page.click("#load-directions")
             page.wait_for_selector("[data-direction='0']")
             page.fill("[data-direction='0']", "4")
             page.dispatch_event("[data-direction='0']", "input")
-            page.wait_for_function("JSON.parse(document.getElementById('tile').dataset.params || '{}').dirs")
+            wait_until(page, "JSON.parse(document.getElementById('tile').dataset.params || '{}').dirs")
             page.wait_for_timeout(300)
             assert page.locator("#tile").screenshot() != before
             assert "dirs=4" in page.url  # the URL holds the state
@@ -392,7 +401,7 @@ def test_the_page_in_chromium(server, runs, tmp_path, capsys):
             # A link reproduces the view.
             again = browser.new_page()
             again.goto(page.url)
-            again.wait_for_function("document.querySelectorAll('#path .chip').length === 3")
+            wait_until(again, "document.querySelectorAll('#path .chip').length === 3")
             assert again.evaluate("window.ganforgeExplore.state.dirs[0]") == 4
         finally:
             browser.close()
