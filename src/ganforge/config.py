@@ -21,7 +21,7 @@ from .codes import Codes
 from .errors import ConfigError
 from .files import atomic_write
 from .losses import LOSSES
-from .presets import PRESETS, preset_values
+from .presets import PRESETS
 
 SECTIONS = ("data", "model", "loss", "train", "run")
 DERIVED = "derived"  # config.yaml's record of what training decided (the run's kind): facts, not options
@@ -192,7 +192,7 @@ class Config:
     def __init__(self, **options: Any) -> None:
         preset = options.get("preset")
         if preset is not None:
-            options = {**preset_values(preset, options.get("time_limit")), **options}
+            options = {**preset_options(preset), **options}
         fields = {f.name: f for f in dataclasses.fields(self)}
         unknown = sorted(set(options) - set(fields))
         if unknown:
@@ -207,8 +207,7 @@ class Config:
         """Check every option on its own and against the others; the error names the flag."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
-        # What the preset set, told apart from what was given.
-        preset = preset_values(self.preset, self.time_limit) if self.preset in PRESETS else {}
+        preset = PRESETS.get(self.preset or "", {})  # what the preset set, told apart from what was given
         if self.mbstd == 1:
             raise ConfigError("--mbstd 1: a group of one image has no spread to show D; use 0 (off) or a group "
                               "size of 2 or more, such as 4")
@@ -284,7 +283,7 @@ class Config:
         config.yaml can start another run.
         """
         known = {f.name: f for f in dataclasses.fields(cls)}
-        flats = []
+        options: dict[str, Any] = {}
         for layer in layers:
             flat: dict[str, Any] = {}
             for key, value in layer.items():
@@ -297,13 +296,9 @@ class Config:
             unknown = sorted(set(flat) - set(known))
             if unknown:
                 raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}")
-            flats.append({k: coerce(known[k], v, source) for k, v in flat.items()})
-        # A preset's recipe may depend on the run's time limit, whichever layer gives it.
-        time_limit = next((f["time_limit"] for f in reversed(flats) if "time_limit" in f), None)
-        options: dict[str, Any] = {}
-        for flat in flats:
+            flat = {k: coerce(known[k], v, source) for k, v in flat.items()}
             if flat.get("preset") is not None:
-                options.update(preset_values(flat["preset"], time_limit))
+                options.update(preset_options(flat["preset"]))
             options.update(flat)
         return cls(**options)
 
@@ -330,6 +325,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
     return data
+
+
+def preset_options(name: str) -> dict[str, Any]:
+    """What a preset changes (``ganforge.presets``)."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
 
 
 def _check_field(f: dataclasses.Field, value: Any) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError
-
 PRESETS: dict[str, dict[str, Any]] = {
     # The articles' recipe, exactly: the baseline every other preset is compared with.
     "paper": dict(ema_decay=0.0),
@@ -34,17 +32,3 @@ PRESETS: dict[str, dict[str, Any]] = {
     "r3gan": dict(model="resnet", loss="rpgan", r1_gamma=0.05, r1_gamma_end=0.005, lr_g=2e-3, lr_d=2e-3,
                   lr_end=5e-4, beta1=0.0, beta2=0.9, beta2_end=0.99),
 }
-
-# From a --time-limit of so many seconds on, a preset trains another recipe where that measured better for that
-# budget (docs/presets.md): preset -> (seconds, the recipe, whole: it replaces the shorter budget's).
-LONG_RUNS: dict[str, tuple[float, dict[str, Any]]] = {}
-
-
-def preset_values(name: str, time_limit: float | None = None) -> dict[str, Any]:
-    """What preset ``name`` sets for a run of ``time_limit`` seconds (None: a budget of steps or epochs)."""
-    if name not in PRESETS:
-        raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    if name in LONG_RUNS and time_limit is not None and time_limit >= LONG_RUNS[name][0]:
-        return dict(LONG_RUNS[name][1])
-    return dict(PRESETS[name])
-
