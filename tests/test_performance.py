@@ -28,6 +28,8 @@ def _tiny(tmp_path, name: str, **overrides) -> ganforge.Config:
 def test_amp_auto_is_bf16_on_cpu_only_with_amx(monkeypatch, amx):
     monkeypatch.setattr(performance, "cpu_has_amx", lambda: amx)
     assert performance.resolve_amp("auto", CPU) == (torch.bfloat16 if amx else None)
+    assert performance.resolve_amp("auto", CPU, "resnet") is None  # its grouped convolutions: faster in float32
+    assert performance.resolve_amp("bf16", CPU, "resnet") == torch.bfloat16
     assert performance.resolve_amp("off", CPU) is None
     assert performance.resolve_amp("bf16", CPU) == torch.bfloat16  # asked for explicitly: runs, if slowly
 

@@ -159,7 +159,8 @@ class Config:
     device: str = _opt("auto", "train", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"),
                        resumable=True)
     # train: speed and scale (see benchmarks/README.md for what each one buys)
-    amp: str = _opt("auto", "train", "mixed precision: auto is bf16 on CUDA with bf16 and on CPUs with AMX, else off",
+    amp: str = _opt("auto", "train", "mixed precision: auto is bf16 on CUDA with bf16 and on CPUs with AMX "
+                    "(but float32 for resnet there, which is faster), else off",
                     choices=("auto", "off", "bf16"), resumable=True)
     channels_last: str = _opt("auto", "train", "NHWC layout of the convolutional families (dcgan, resnet): auto is on "
                               "for CPU and CUDA",

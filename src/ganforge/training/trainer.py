@@ -101,7 +101,7 @@ class Trainer:
             G.kind = self.kind
         if self.clusters is not None:
             G.cluster_sizes = np.bincount(data.labels, minlength=self.clusters.k).tolist()
-        self.amp = performance.resolve_amp(cfg.amp, self.device)
+        self.amp = performance.resolve_amp(cfg.amp, self.device, cfg.model)
         channels_last = performance.resolve_channels_last(cfg.channels_last, cfg.model, self.device)
         self.G = performance.prepare_layout(G.to(self.device), channels_last)
         self.D = performance.prepare_layout(D.to(self.device), channels_last)
