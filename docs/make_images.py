@@ -9,9 +9,9 @@ under --runs (relative, so the pictures show no path of this machine), then writ
     mnist-grid.png        ganforge sample: one column per digit, each tile numbered with its seed
     mnist-walk.gif        ganforge interpolate: a loop through three seeds, morphing 3 -> 5 -> 8
     mnist-arithmetic.png  ganforge arithmetic: boldest sevens - thinnest sevens + other thin sevens
-    codes-digit.png       ganforge sweep --code 0 of MNIST trained without labels on InfoGAN codes: the digit code
-    codes-slant.png       ganforge sweep --code 1: the first continuous code, -2 to 2
-    codes-width.png       ganforge sweep --code 2: the second continuous code, -2 to 2
+    codes-cat.png         ganforge sweep --code 0 of MNIST trained without labels on InfoGAN codes: the categorical code
+    codes-cont1.png       ganforge sweep --code 1: the first continuous code, -2 to 2
+    codes-cont2.png       ganforge sweep --code 2: the second continuous code, -2 to 2
     emoji-grid.png        ganforge sample of the emoji run
     report.png            the top of the MNIST run's report.html in headless Chromium
     explore.png           ganforge explore on the MNIST run, a path and a direction set, in headless Chromium
@@ -26,6 +26,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -91,7 +92,11 @@ def explore_page(tab: object) -> None:
     for i in (3, 25, 47):
         tab.click(f".cell >> nth={i}")
     tab.click("#play")
-    tab.wait_for_function("document.getElementById('walk').naturalWidth > 0")
+    deadline = time.monotonic() + 60  # polled from outside: the page's security policy forbids an in-page eval
+    while not tab.evaluate("document.getElementById('walk').naturalWidth > 0"):
+        if time.monotonic() > deadline:
+            sys.exit("the explorer did not play the path within 60 s")
+        tab.wait_for_timeout(50)
     tab.check("input[value=select]")
     tab.click(".cell >> nth=12")
     tab.click("#load-directions")
@@ -142,7 +147,7 @@ def main() -> None:
     bold, thin, other = arithmetic_seeds(mnist, label)
     ganforge("arithmetic", mnist, "--plus", bold, "--minus", thin, "--plus", other,
              *(["--label", label] if labelled else []), "--out", out / "mnist-arithmetic.png")
-    for code, name in ((0, "digit"), (1, "slant"), (2, "width")):
+    for code, name in ((0, "cat"), (1, "cont1"), (2, "cont2")):
         ganforge("sweep", codes, "--seeds", "1,2,3,4,5", "--code", code, "--out", out / f"codes-{name}.png")
     ganforge("sample", emoji, "--n", 64, "--out", out / "emoji-grid.png")
     for side_file in out.glob("*.latents.npz"):  # what sample and arithmetic write beside a picture

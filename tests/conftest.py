@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,28 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{what}: {value}")
 
 
+# The embedded digits' classifier takes ~10 s to train and is the same every time (its file name is a hash of its
+# recipe), so sessions share it through pytest's cache folder; everything else is trained afresh per session.
+SHARED_EVALUATORS = "digits-*.pt"
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory):
+def _private_cache(tmp_path_factory, pytestconfig):
     """Prepared datasets and evaluators go to a throw-away cache, never the user's."""
     old = os.environ.get("GANFORGE_DATA")
-    os.environ["GANFORGE_DATA"] = str(tmp_path_factory.mktemp("ganforge-cache"))
+    private = tmp_path_factory.mktemp("ganforge-cache")
+    os.environ["GANFORGE_DATA"] = str(private)
+    cache = getattr(pytestconfig, "cache", None)  # None under -p no:cacheprovider
+    kept = cache.mkdir("ganforge-evaluators") if cache is not None else None
+    if kept is not None:
+        (private / "evaluators").mkdir()
+        for f in kept.glob(SHARED_EVALUATORS):
+            shutil.copy2(f, private / "evaluators" / f.name)
     yield
+    if kept is not None:
+        for f in (private / "evaluators").glob(SHARED_EVALUATORS):
+            if not (kept / f.name).exists():
+                shutil.copy2(f, kept / f.name)
     if old is None:
         os.environ.pop("GANFORGE_DATA", None)
     else:

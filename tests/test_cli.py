@@ -102,6 +102,7 @@ def test_same_seed_same_samples(capsys, tmp_path, trained):
     assert np.array_equal(np.load(tmp_path / "a.npz")["images"], np.load(tmp_path / "b.npz")["images"])
 
 
+@pytest.mark.slow
 def test_python_m_ganforge_help():
     import subprocess
     import sys

@@ -83,6 +83,7 @@ def test_clusters_give_way_to_real_labels_and_to_packing():
     assert label_source(Config(preset="color", conditional=True), 10) == "labels"
 
 
+@pytest.mark.slow
 def test_a_self_conditioned_run_trains_samples_and_evaluates_by_cluster(tmp_path):
     from ganforge.training.trainer import Trainer
 

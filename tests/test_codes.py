@@ -151,6 +151,7 @@ def test_sweep_and_interpolate_along_a_code(code_run, tmp_path, capsys):
                  "give one seed, not 2")
 
 
+@pytest.mark.slow
 def test_export_takes_the_codes_as_an_input(code_run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

@@ -277,6 +277,7 @@ def test_projections_running_at_once_are_limited_and_old_jobs_forgotten(runs, mo
         explorer.job(first[0])
 
 
+@pytest.mark.slow
 def test_a_code_model_s_page_has_its_codes(runs):
     proc, url = start_server(runs["codes"].path)
     try:

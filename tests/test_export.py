@@ -38,7 +38,11 @@ def feed(g, z, y):
     return {"z": z.numpy()} | ({"label": y.numpy()} if y is not None else {})
 
 
-@pytest.mark.parametrize("name", list(RUNS))
+# ONNX export and onnxruntime take a second or two a family: the quick tier checks two, CI all.
+QUICK_ONNX = ("dcgan-cond", "resnet")
+
+
+@pytest.mark.parametrize("name", [n if n in QUICK_ONNX else pytest.param(n, marks=pytest.mark.slow) for n in RUNS])
 def test_onnx_float_matches_pytorch_at_another_batch_size(runs, name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -54,7 +58,8 @@ def test_onnx_float_matches_pytorch_at_another_batch_size(runs, name, tmp_path):
         assert np.abs(got - want).max() < 1e-4
 
 
-@pytest.mark.parametrize(("name", "output"), [("dcgan", "fidelity"), ("dcgan-cond", "uint8")])
+@pytest.mark.parametrize(("name", "output"), [pytest.param("dcgan", "fidelity", marks=pytest.mark.slow),
+                                              ("dcgan-cond", "uint8")])
 def test_onnx_pixels_match_ganforge_rounding(runs, name, output, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

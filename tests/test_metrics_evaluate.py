@@ -54,6 +54,7 @@ def digits():
     return load_dataset("digits")
 
 
+@pytest.mark.slow
 def test_real_data_scores_near_perfect(digits):
     r = evaluate_generator(Replay(digits.images, digits.labels), "digits", n=1000, features="classifier",
                            metrics="fid,kid,is,pr,dc")
@@ -146,6 +147,7 @@ def test_evaluator_train_cli(capsys):
     assert "digits classifier, test accuracy" in out
 
 
+@pytest.mark.slow
 def test_a_folder_classifier_is_keyed_by_its_images(tmp_path, capsys):
     """Colour folders of the same size and class count still get their own classifier each."""
     from .helpers import save_image

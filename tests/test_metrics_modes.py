@@ -90,6 +90,7 @@ def stacked_dir(tmp_path, monkeypatch):
     return tmp_path / "m"
 
 
+@pytest.mark.slow
 def test_stacked_run_evaluated_in_training_and_after(stacked_dir, tmp_path, capsys, monkeypatch):
     """--eval-metrics modes (the training hook, unchanged), then `ganforge evaluate --metrics modes`."""
     run = train(Config(dataset="stacked-mnist", data_dir=str(stacked_dir), image_size=32, max_images=64, steps=2,
