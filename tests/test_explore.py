@@ -339,6 +339,7 @@ def wait_until(page, expression: str, timeout_s: float = 60) -> None:
         assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
         page.wait_for_timeout(50)
 
+
 @pytest.mark.slow
 def test_the_page_in_chromium(server, runs, tmp_path, capsys):
     if not CHROMIUM.is_file():
